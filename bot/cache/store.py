@@ -1,0 +1,281 @@
+"""The one cache helper every key family goes through.
+
+`Cache.fetch_many` is get-or-set: one MGET, and on a miss one load shared by every caller
+waiting for the same keys (single-flight, in-process always and across replicas with a short
+Redis lock when asked), then a SET NX EX fill. Redis is never allowed to fail a request: any
+error is counted, turns the call into a miss, and opens a short cool-down so a dead Redis costs
+nothing per update; the pool reconnects by itself when Redis returns.
+
+Write rules that keep readers from re-caching stale data:
+- readers fill with SET NX, so they never overwrite a value;
+- writers `put` (overwrite) only after their transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
+from typing import Any, Literal, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.cache.keys import Family, Key
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RedisHealth = Literal["healthy", "unavailable", "disabled"]
+
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+# Release a single-flight lock only if we still own it.
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
+
+@lru_cache(maxsize=64)
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+class CacheCounters:
+    """In-process hit/miss/error counts per key family."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[Family] = Counter()
+        self.misses: Counter[Family] = Counter()
+        self.errors = 0
+
+    def hit_rate(self, family: Family) -> float:
+        total = self.hits[family] + self.misses[family]
+        return self.hits[family] / total if total else 0.0
+
+
+class Cache:
+    """Fail-open JSON cache over one pooled `redis.asyncio` client (or none when disabled)."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        *,
+        prefix: str = "",
+        counters: CacheCounters | None = None,
+        cooldown: float = 1.0,
+        lock_ttl: float = 30.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.counters = counters or CacheCounters()
+        self._cooldown = cooldown
+        self._lock_ttl = lock_ttl
+        self._poll = poll_interval
+        self._down_until = 0.0
+        self._inflight: dict[tuple[str, ...], asyncio.Future[list[Any]]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.redis is not None
+
+    def full(self, key: Key | str) -> str:
+        return self.prefix + (key.name if isinstance(key, Key) else key)
+
+    async def fetch(
+        self,
+        key: Key,
+        kind: type[T] | Any,
+        load: Callable[[], Awaitable[T]],
+        *,
+        shared: bool = False,
+    ) -> T:
+        """Get one value, or load it once and cache it."""
+
+        async def load_one() -> list[Any]:
+            return [await load()]
+
+        values = await self.fetch_many([key], [kind], load_one, shared=shared)
+        return values[0]  # type: ignore[no-any-return]
+
+    async def fetch_many(
+        self,
+        keys: Sequence[Key],
+        kinds: Sequence[Any],
+        load: Callable[[], Awaitable[list[Any]]],
+        *,
+        shared: bool = False,
+    ) -> list[Any]:
+        """Get several values in one round trip; on any miss, load all of them once.
+
+        `shared=True` also serialises the load across replicas with a Redis lock, for
+        upstream calls that cost money (OpenAI): the other replicas wait for the value.
+        """
+        cached = await self._read(keys, kinds)
+        if all(value is not None for value in cached):
+            for key in keys:
+                self.counters.hits[key.family] += 1
+            return cached
+        for key, value in zip(keys, cached, strict=True):
+            if value is None:
+                self.counters.misses[key.family] += 1
+            else:
+                self.counters.hits[key.family] += 1
+
+        flight = tuple(key.name for key in keys)
+        pending = self._inflight.get(flight)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            values = await self._load_and_fill(keys, kinds, load, shared=shared)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        else:
+            future.set_result(values)
+            return values
+        finally:
+            del self._inflight[flight]
+
+    async def _load_and_fill(
+        self,
+        keys: Sequence[Key],
+        kinds: Sequence[Any],
+        load: Callable[[], Awaitable[list[Any]]],
+        *,
+        shared: bool,
+    ) -> list[Any]:
+        lock_name = self.full(keys[0]) + ":lock"
+        token = secrets.token_hex(8)
+        locked = False
+        if shared and self._usable():
+            locked = (
+                await self._guard(
+                    self._client().set(lock_name, token, nx=True, px=int(self._lock_ttl * 1000))
+                )
+                is True
+            )
+            if not locked and self._usable():
+                waited = await self._wait_for_owner(keys, kinds)
+                if waited is not None:
+                    return waited
+        try:
+            values = await load()
+            await self._fill(keys, kinds, values)
+            return values
+        finally:
+            if locked:
+                await self._guard(self._client().eval(_RELEASE, 1, lock_name, token))
+
+    async def _wait_for_owner(self, keys: Sequence[Key], kinds: Sequence[Any]) -> list[Any] | None:
+        """Another replica holds the lock: poll until its value lands or the lock's time is up."""
+        deadline = time.monotonic() + self._lock_ttl
+        while time.monotonic() < deadline and self._usable():
+            await asyncio.sleep(self._poll)
+            values = await self._read(keys, kinds)
+            if all(value is not None for value in values):
+                return values
+            lock_left = await self._guard(self._client().exists(self.full(keys[0]) + ":lock"))
+            if not lock_left:
+                values = await self._read(keys, kinds)
+                return values if all(v is not None for v in values) else None
+        return None
+
+    async def read(self, key: Key, kind: type[T] | Any) -> T | None:
+        """Get one value without loading; counts a hit or a miss."""
+        (value,) = await self._read([key], [kind])
+        if value is None:
+            self.counters.misses[key.family] += 1
+        else:
+            self.counters.hits[key.family] += 1
+        return value  # type: ignore[no-any-return]
+
+    async def put(self, key: Key, value: Any, kind: type[Any] | Any) -> None:
+        """Overwrite one value: writers call this after their transaction commits."""
+        await self.put_many([(key, value, kind)])
+
+    async def put_many(self, entries: Sequence[tuple[Key, Any, Any]]) -> None:
+        if not self._usable() or not entries:
+            return
+        pipe = self._client().pipeline(transaction=False)
+        for key, value, kind in entries:
+            pipe.set(self.full(key), _adapter(kind).dump_json(value), ex=max(1, key.ttl))
+        await self._guard(pipe.execute())
+
+    async def delete(self, *keys: Key | str) -> None:
+        if not self._usable() or not keys:
+            return
+        await self._guard(self._client().unlink(*(self.full(key) for key in keys)))
+
+    async def health(self) -> RedisHealth:
+        """Ping Redis directly, ignoring the cool-down, and close it when Redis answers."""
+        if self.redis is None:
+            return "disabled"
+        try:
+            await self.redis.ping()
+        except REDIS_FAILURES:
+            return "unavailable"
+        self._down_until = 0.0
+        return "healthy"
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _read(self, keys: Sequence[Key], kinds: Sequence[Any]) -> list[Any]:
+        if not self._usable():
+            return [None] * len(keys)
+        raw = await self._guard(self._client().mget([self.full(key) for key in keys]))
+        if raw is None:
+            return [None] * len(keys)
+        values: list[Any] = []
+        for key, kind, blob in zip(keys, kinds, raw, strict=True):
+            if blob is None:
+                values.append(None)
+                continue
+            try:
+                values.append(_adapter(kind).validate_json(blob))
+            except ValidationError:
+                log.warning("dropping unreadable cache entry %s", key.name)
+                values.append(None)
+        return values
+
+    async def _fill(self, keys: Sequence[Key], kinds: Sequence[Any], values: list[Any]) -> None:
+        if not self._usable():
+            return
+        pipe = self._client().pipeline(transaction=False)
+        for key, kind, value in zip(keys, kinds, values, strict=True):
+            if value is not None:
+                blob = _adapter(kind).dump_json(value)
+                pipe.set(self.full(key), blob, ex=max(1, key.ttl), nx=True)
+        await self._guard(pipe.execute())
+
+    def _usable(self) -> bool:
+        return self.redis is not None and time.monotonic() >= self._down_until
+
+    def _client(self) -> Redis:
+        assert self.redis is not None
+        return self.redis
+
+    async def _guard(self, call: Awaitable[T]) -> T | None:
+        """Await one Redis call; on failure count it, start the cool-down and return None."""
+        try:
+            return await call
+        except REDIS_FAILURES as exc:
+            self.counters.errors += 1
+            if time.monotonic() >= self._down_until:
+                log.warning("redis unavailable, serving from the database: %s", exc)
+            self._down_until = time.monotonic() + self._cooldown
+            return None

@@ -1,0 +1,106 @@
+"""Typed configuration read from the environment and `.env`.
+
+Every variable here is documented in `.env.example`; the names are a contract with operators.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./mluv.db"
+
+
+def normalize_database_url(url: str) -> str:
+    """Turn the plain URLs hosting platforms hand out into async driver URLs.
+
+    Railway and Heroku give `postgres://` or `postgresql://`; SQLAlchemy's async engine needs
+    the asyncpg driver named explicitly, and a bare `sqlite://` needs aiosqlite.
+    """
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+class DatabaseConfig(BaseSettings):
+    """The part of the configuration that `alembic` needs without a bot token."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+
+class Config(DatabaseConfig):
+    """Everything the running bot reads from its environment."""
+
+    bot_token: SecretStr
+    telegram_api_url: str | None = None
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_temperature: float = Field(default=0.7, ge=0, le=2)
+    openai_timeout: float = Field(default=30.0, gt=0)
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+    whisper_model: str = "whisper-1"
+    tts_model: str = "tts-1"
+    tts_voice_honzik: str = "onyx"
+    tts_voice_novakova: str = "nova"
+    max_voice_seconds: int = Field(default=120, gt=0)
+    conversation_window_minutes: int = Field(default=30, gt=0)
+    history_messages: int = Field(default=6, ge=0, le=40)
+
+    redis_url: str = "redis://localhost:6379/0"
+    cache_enabled: bool = True
+    redis_max_connections: int = Field(default=50, gt=0)
+    redis_key_prefix: str = ""
+    redis_cache_ttl_default: int = Field(default=3600, gt=0)
+    redis_cache_ttl_user: int = Field(default=3600, gt=0)
+    redis_cache_ttl_stats: int = Field(default=900, gt=0)
+    redis_cache_ttl_openai: int = Field(default=86400, gt=0)
+
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    timezone: str = "Europe/Prague"
+    environment: str = "development"
+    log_level: str = "INFO"
+    auto_migrate: bool = True
+    port: int = Field(default=8000, gt=0, lt=65536)
+    webhook_url: str | None = None
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("telegram_api_url", "openai_base_url", "webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

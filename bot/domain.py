@@ -1,0 +1,124 @@
+"""Value sets and the typed learner context that handlers receive.
+
+Values are plain strings constrained in Python and by CHECK constraints, so SQLite and
+PostgreSQL behave the same and tests on SQLite see every rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Level(StrEnum):
+    BEGINNER = "beginner"
+    INTERMEDIATE = "intermediate"
+    ADVANCED = "advanced"
+    NATIVE = "native"
+
+
+class Style(StrEnum):
+    FRIENDLY = "friendly"
+    TUTOR = "tutor"
+    CASUAL = "casual"
+
+
+class Corrections(StrEnum):
+    MINIMAL = "minimal"
+    BALANCED = "balanced"
+    DETAILED = "detailed"
+
+
+class VoiceSpeed(StrEnum):
+    VERY_SLOW = "very_slow"
+    SLOW = "slow"
+    NORMAL = "normal"
+    NATIVE = "native"
+
+
+class Character(StrEnum):
+    HONZIK = "honzik"
+    NOVAKOVA = "novakova"
+
+
+class NativeLanguage(StrEnum):
+    RU = "ru"
+    UK = "uk"
+    PL = "pl"
+    SK = "sk"
+    EN = "en"
+    DE = "de"
+    VI = "vi"
+
+
+class Profile(BaseModel):
+    """Who the learner is; cached as `user:{telegram_id}:profile`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    telegram_id: int
+    username: str | None
+    first_name: str | None
+    native_language: NativeLanguage
+    level: Level
+    onboarded: bool
+
+
+class LearnerSettings(BaseModel):
+    """How the learner wants to be taught; cached as `user:{telegram_id}:settings`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_style: Style = Style.FRIENDLY
+    corrections_level: Corrections = Corrections.BALANCED
+    voice_speed: VoiceSpeed = VoiceSpeed.NORMAL
+    character: Character = Character.HONZIK
+    timezone: str | None = None
+    voice_replies: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting a learner can change, by button or by typing `/{name} value`."""
+
+    name: str
+    field: str
+    on_profile: bool
+    values: tuple[str, ...]
+
+    def parse(self, raw: str) -> str | bool | None:
+        """The stored value for what the learner typed or pressed, or None if it is not valid."""
+        value = raw.strip().lower()
+        if value not in self.values:
+            return None
+        if self.name == "voice":
+            return value == "on"
+        return value
+
+    def shown(self, profile: Profile, settings: LearnerSettings) -> str:
+        """The current value in the same words the learner would type."""
+        current = getattr(profile if self.on_profile else settings, self.field)
+        if isinstance(current, bool):
+            return "on" if current else "off"
+        return str(current)
+
+
+def _values(kind: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in kind)
+
+
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("level", "level", True, _values(Level)),
+        Option("language", "native_language", True, _values(NativeLanguage)),
+        Option("style", "conversation_style", False, _values(Style)),
+        Option("corrections", "corrections_level", False, _values(Corrections)),
+        Option("speed", "voice_speed", False, _values(VoiceSpeed)),
+        Option("character", "character", False, _values(Character)),
+        Option("voice", "voice_replies", False, ("on", "off")),
+    )
+}

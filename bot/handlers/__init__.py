@@ -1,0 +1,17 @@
+"""One router per feature, built fresh for each dispatcher; the fallback router comes last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.handlers import errors, fallback, help, settings, start
+
+
+def routers() -> list[Router]:
+    return [
+        errors.create_router(),
+        start.create_router(),
+        settings.create_router(),
+        help.create_router(),
+        fallback.create_router(),
+    ]

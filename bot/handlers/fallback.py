@@ -1,0 +1,33 @@
+"""Last router: anything nobody else took gets a short hint instead of silence."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+
+
+async def group(message: Message) -> None:
+    await message.reply(texts.GROUP_CHAT)
+
+
+async def unknown_command(message: Message) -> None:
+    await message.answer(texts.UNKNOWN_COMMAND)
+
+
+async def unsupported(message: Message) -> None:
+    await message.answer(texts.UNSUPPORTED_MEDIA)
+
+
+async def stale_button(query: CallbackQuery) -> None:
+    await query.answer(texts.STALE_BUTTON, show_alert=True)
+
+
+def create_router() -> Router:
+    router = Router(name="fallback")
+    router.message.register(group, F.chat.type != "private", F.text.startswith("/"))
+    router.message.register(unknown_command, F.chat.type == "private", F.text.startswith("/"))
+    router.message.register(unsupported, F.chat.type == "private")
+    router.callback_query.register(stale_button)
+    return router

@@ -1,0 +1,7 @@
+"""Outer middlewares around every update: in-flight tracking, DB session, learner context."""
+
+from bot.middlewares.db import DbSessionMiddleware
+from bot.middlewares.inflight import InFlight, InFlightMiddleware
+from bot.middlewares.user_context import UserContextMiddleware
+
+__all__ = ["DbSessionMiddleware", "InFlight", "InFlightMiddleware", "UserContextMiddleware"]

@@ -1,0 +1,53 @@
+"""Counts updates being handled, so shutdown can wait for them to finish."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
+
+
+class InFlight:
+    """Updates in progress and the newest update id seen."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_update_id: int | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self, update_id: int) -> None:
+        self.count += 1
+        self._idle.clear()
+        if self.last_update_id is None or update_id > self.last_update_id:
+            self.last_update_id = update_id
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no update is in progress."""
+        await self._idle.wait()
+
+
+class InFlightMiddleware(BaseMiddleware):
+    def __init__(self, inflight: InFlight) -> None:
+        self.inflight = inflight
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        self.inflight.enter(event.update_id)
+        try:
+            return await handler(event, data)
+        finally:
+            self.inflight.leave()

@@ -1,0 +1,1 @@
+"""Business logic, testable without Telegram: handlers parse, call a service, reply."""

@@ -1,0 +1,150 @@
+"""Learners' profiles and settings, cache-first.
+
+Hot path: `context` is one Redis MGET and zero SQL on a hit. Changes are written to the
+database, committed, and only then written over the cached values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiogram.types import User as TelegramUser
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bot.cache import Cache, Keys
+from bot.db.models import User, UserSettings
+from bot.domain import LearnerSettings, Level, NativeLanguage, Option, Profile
+
+# Telegram's own accounts that post on behalf of others; never learners.
+SERVICE_ACCOUNTS = frozenset({777000, 1087968824, 136817688})
+LANGUAGE_CODES = frozenset(language.value for language in NativeLanguage)
+
+
+def is_learner(user: TelegramUser) -> bool:
+    return not user.is_bot and user.id not in SERVICE_ACCOUNTS
+
+
+def to_profile(user: User) -> Profile:
+    return Profile(
+        id=user.id,
+        telegram_id=user.telegram_id,
+        username=user.username,
+        first_name=user.first_name,
+        native_language=NativeLanguage(user.native_language),
+        level=Level(user.level),
+        onboarded=user.onboarded,
+    )
+
+
+def to_settings(row: UserSettings) -> LearnerSettings:
+    return LearnerSettings.model_validate(row, from_attributes=True)
+
+
+class UserService:
+    def __init__(self, cache: Cache, keys: Keys) -> None:
+        self.cache = cache
+        self.keys = keys
+
+    async def context(
+        self, session: AsyncSession, tg_user: TelegramUser
+    ) -> tuple[Profile, LearnerSettings]:
+        """The learner's profile and settings; creates the learner on first contact."""
+        tid = tg_user.id
+
+        async def load() -> list[object]:
+            user = await self._get_or_create(session, tg_user)
+            return [to_profile(user), to_settings(user.settings)]
+
+        profile, settings = await self.cache.fetch_many(
+            [self.keys.profile(tid), self.keys.settings(tid)],
+            [Profile, LearnerSettings],
+            load,
+        )
+        if (profile.username, profile.first_name) != (tg_user.username, tg_user.first_name):
+            profile = await self._rename(session, profile, tg_user)
+        return profile, settings
+
+    async def change(
+        self,
+        session: AsyncSession,
+        profile: Profile,
+        option: Option,
+        value: str | bool,
+    ) -> tuple[Profile, LearnerSettings]:
+        """Store one setting, commit, then refresh both cached entries."""
+        return await self.update(
+            session, profile, {option.field: value}, on_profile=option.on_profile
+        )
+
+    async def finish_onboarding(self, session: AsyncSession, profile: Profile) -> Profile:
+        new_profile, _ = await self.update(session, profile, {"onboarded": True}, on_profile=True)
+        return new_profile
+
+    async def update(
+        self,
+        session: AsyncSession,
+        profile: Profile,
+        changes: Mapping[str, object],
+        *,
+        on_profile: bool,
+    ) -> tuple[Profile, LearnerSettings]:
+        user = await self._load(session, profile.telegram_id)
+        if user is None:
+            raise LookupError(f"learner {profile.id} is gone")
+        target: User | UserSettings = user if on_profile else user.settings
+        for field, value in changes.items():
+            setattr(target, field, value)
+        await session.commit()
+        fresh_profile, fresh_settings = to_profile(user), to_settings(user.settings)
+        await self.cache.put_many(
+            [
+                (self.keys.profile(profile.telegram_id), fresh_profile, Profile),
+                (self.keys.settings(profile.telegram_id), fresh_settings, LearnerSettings),
+            ]
+        )
+        return fresh_profile, fresh_settings
+
+    async def _rename(
+        self, session: AsyncSession, profile: Profile, tg_user: TelegramUser
+    ) -> Profile:
+        changes = {"username": tg_user.username, "first_name": tg_user.first_name}
+        fresh, _ = await self.update(session, profile, changes, on_profile=True)
+        return fresh
+
+    @staticmethod
+    async def _load(session: AsyncSession, telegram_id: int) -> User | None:
+        return await session.scalar(
+            select(User).options(selectinload(User.settings)).where(User.telegram_id == telegram_id)
+        )
+
+    async def _get_or_create(self, session: AsyncSession, tg_user: TelegramUser) -> User:
+        user = await self._load(session, tg_user.id)
+        if user is not None:
+            if user.settings is None:
+                user.settings = UserSettings()
+                await session.commit()
+            return user
+        language = tg_user.language_code or ""
+        user = User(
+            telegram_id=tg_user.id,
+            username=tg_user.username,
+            first_name=tg_user.first_name,
+            native_language=language if language in LANGUAGE_CODES else NativeLanguage.EN.value,
+            level=Level.BEGINNER.value,
+            onboarded=False,
+            settings=UserSettings(),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(user)
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            existing = await self._load(session, tg_user.id)
+            if existing is None:
+                raise
+            return existing
+        return user

@@ -1,0 +1,104 @@
+"""Everything the bot says to a learner, in simple friendly Czech, kept here for translation."""
+
+from __future__ import annotations
+
+WELCOME = (
+    "Ahoj{name}! 👋 Já jsem Honzík, tvůj kamarád z Prahy.\n"
+    "Pošli mi hlasovou zprávu nebo napiš něco česky a já ti odpovím. "
+    "Chyby ti opravím, ale jemně. 😊\n\n"
+    "Nejdřív dvě rychlé otázky, ať vím, jak s tebou mluvit. (Můžeš je přeskočit.)"
+)
+ASK_LANGUAGE = "Jaký je tvůj rodný jazyk?"
+ASK_LEVEL = "Jak dobře už mluvíš česky?"
+ONBOARDING_DONE = (
+    "Super, všechno mám! 🎉 Teď mi pošli hlasovku nebo napiš třeba: „Ahoj, jak se máš?“\n"
+    "Nastavení změníš kdykoli příkazem /settings."
+)
+SKIP = "Přeskočit"
+SKIPPED = "Dobře, použiju výchozí nastavení. Změníš ho přes /settings. Tak povídej! 🙂"
+
+HELP = (
+    "Jak to funguje:\n"
+    "🎙 Pošli hlasovou zprávu nebo napiš česky. Honzík odpoví, opraví chyby a řekne to nahlas.\n\n"
+    "Příkazy:\n"
+    "/start – začít znovu\n"
+    "/settings – nastavení\n"
+    "/level beginner|intermediate|advanced|native – úroveň\n"
+    "/corrections minimal|balanced|detailed – kolik oprav\n"
+    "/style friendly|tutor|casual – styl rozhovoru\n"
+    "/speed very_slow|slow|normal|native – rychlost hlasu\n"
+    "/character honzik|novakova – s kým mluvíš\n"
+    "/voice on|off – hlasové odpovědi\n"
+    "/language ru|uk|pl|sk|en|de|vi – tvůj rodný jazyk\n"
+    "/help – tahle nápověda"
+)
+
+COMMANDS: dict[str, str] = {
+    "start": "Začít",
+    "help": "Nápověda",
+    "settings": "Nastavení",
+    "level": "Úroveň češtiny",
+    "voice": "Hlasové odpovědi zapnout/vypnout",
+}
+
+SETTINGS_TITLE = "⚙️ Tvoje nastavení. Klepni na to, co chceš změnit:"
+SETTINGS_CHOOSE = "Vyber: {label}"
+SETTING_SAVED = "Hotovo! {label}: {value} ✅"
+SETTING_CURRENT = "{label}: {value}. Změníš to takhle: /{name} {values}"
+SETTING_BAD_VALUE = "Tomu nerozumím. 🙈 Vyber jednu z možností: {values}"
+BACK = "« Zpět"
+
+UNKNOWN_COMMAND = "Tenhle příkaz neznám. 🤔 Zkus /help."
+UNSUPPORTED_MEDIA = (
+    "To je hezké, ale umím jen hlasové zprávy a text. 🙂 Pošli mi hlasovku nebo napiš něco česky."
+)
+GROUP_CHAT = "Ahoj! Povídat si umím jen v soukromém chatu. Napiš mi napřímo. 🙂"
+STALE_BUTTON = "Tohle tlačítko už neplatí. Zkus to znovu. 🙂"
+TEMPORARILY_UNAVAILABLE = "Promiň, teď mám malou technickou pauzu. 🛠 Zkus to prosím za chvilku."
+SOMETHING_WENT_WRONG = "Jejda, něco se pokazilo. 🙈 Zkus to prosím znovu."
+
+OPTION_LABELS: dict[str, str] = {
+    "level": "Úroveň",
+    "language": "Rodný jazyk",
+    "style": "Styl rozhovoru",
+    "corrections": "Opravy",
+    "speed": "Rychlost hlasu",
+    "character": "Postava",
+    "voice": "Hlasové odpovědi",
+}
+
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "level": {
+        "beginner": "Začátečník (A1–A2)",
+        "intermediate": "Středně pokročilý (B1)",
+        "advanced": "Pokročilý (B2–C1)",
+        "native": "Rodilý mluvčí (C2)",
+    },
+    "language": {
+        "ru": "🇷🇺 Русский",
+        "uk": "🇺🇦 Українська",
+        "pl": "🇵🇱 Polski",
+        "sk": "🇸🇰 Slovenčina",
+        "en": "🇬🇧 English",
+        "de": "🇩🇪 Deutsch",
+        "vi": "🇻🇳 Tiếng Việt",
+    },
+    "style": {"friendly": "Přátelský", "tutor": "Učitel", "casual": "Pohodový"},
+    "corrections": {"minimal": "Jen to hlavní", "balanced": "Vyvážené", "detailed": "Podrobné"},
+    "speed": {
+        "very_slow": "Velmi pomalu",
+        "slow": "Pomalu",
+        "normal": "Normálně",
+        "native": "Jako rodilý",
+    },
+    "character": {"honzik": "Honzík (tyká)", "novakova": "Paní Nováková (vyká)"},
+    "voice": {"on": "Zapnuto", "off": "Vypnuto"},
+}
+
+
+def value_label(option: str, value: str) -> str:
+    return VALUE_LABELS.get(option, {}).get(value, value)
+
+
+def welcome(first_name: str | None) -> str:
+    return WELCOME.format(name=f", {first_name}" if first_name else "")

@@ -1,0 +1,1 @@
+"""HTTP endpoints served next to the bot on PORT."""

@@ -1,0 +1,146 @@
+"""Shared fixtures: an offline dispatcher (aiosqlite + fakeredis) and the real services.
+
+Set MLUV_REQUIRE_SERVICES=1 (CI does) to make tests that need the real Redis or PostgreSQL
+fail instead of skip when the service is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from fakeredis import FakeAsyncRedis
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import Resources, build_dispatcher
+from bot.cache import Cache
+from bot.config import Config
+from bot.db import migrate
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.middlewares import InFlight
+from tests.support.recording import RecordingSession
+
+TEST_TOKEN = "123456:TEST-token-for-tests"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_SERVICES = os.environ.get("MLUV_REQUIRE_SERVICES") == "1"
+
+
+def missing_service(what: str, error: BaseException) -> None:
+    message = f"{what} is not reachable: {error!r}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "bot_token": TEST_TOKEN,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'mluv.db'}",
+        "redis_url": REDIS_URL,
+        "admin_ids": "999",
+        "openai_api_key": "test-key",
+    }
+    values.update(overrides)
+    return Config(_env_file=None, **values)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+async def fake_redis() -> AsyncIterator[FakeAsyncRedis]:
+    redis = FakeAsyncRedis()
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+async def engine(config: Config) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(config.database_url)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def cache(fake_redis: FakeAsyncRedis) -> Cache:
+    return Cache(fake_redis)
+
+
+@pytest.fixture
+def resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resources:
+    return Resources(
+        config=config,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        cache=cache,
+        inflight=InFlight(),
+    )
+
+
+@pytest.fixture
+def dp(resources: Resources) -> Dispatcher:
+    return build_dispatcher(resources)
+
+
+@pytest.fixture
+def recorder() -> RecordingSession:
+    return RecordingSession()
+
+
+@pytest.fixture
+def bot(recorder: RecordingSession) -> Bot:
+    return Bot(TEST_TOKEN, session=recorder)
+
+
+@pytest.fixture
+def feed(dp: Dispatcher, bot: Bot) -> Any:
+    async def feed(update: Update) -> Any:
+        return await dp.feed_update(bot, update)
+
+    return feed
+
+
+@pytest.fixture
+async def real_redis() -> AsyncIterator[Redis]:
+    """The machine's Redis, on a database number of the tests' own, emptied afterwards."""
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.ping()
+    except Exception as exc:
+        await redis.aclose()
+        missing_service("Redis", exc)
+    yield redis
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh schema-less database on the machine's PostgreSQL, dropped afterwards."""
+    import asyncpg
+
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"mluv_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await asyncpg.connect(admin_dsn, timeout=5)
+    except Exception as exc:
+        missing_service("PostgreSQL", exc)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
