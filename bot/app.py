@@ -17,15 +17,22 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand
 from aiohttp import web
+from openai import AsyncOpenAI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import handlers, texts
+from bot.ai import create_openai
+from bot.ai.honzik import Honzik
+from bot.ai.speech import Voice, Whisper
 from bot.cache import Cache, create_cache, keys_for
 from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.domain import Character
 from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, UserContextMiddleware
+from bot.middlewares.telegram_retry import RetryAfterMiddleware
+from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
 from bot.services.users import UserService
 from bot.web.server import create_web_app, start_web
@@ -44,6 +51,7 @@ class Resources:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     cache: Cache
+    openai: AsyncOpenAI
     inflight: InFlight
 
     @classmethod
@@ -54,21 +62,44 @@ class Resources:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             cache=create_cache(config),
+            openai=create_openai(config),
             inflight=InFlight(),
         )
 
     async def close(self) -> None:
+        await self.openai.close()
         await self.cache.close()
         await self.engine.dispose()
 
 
 def build_dispatcher(resources: Resources) -> Dispatcher:
     """The dispatcher with its middleware chain and routers, ready to be fed updates."""
-    config = resources.config
-    users = UserService(resources.cache, keys_for(config))
+    config, cache, client = resources.config, resources.cache, resources.openai
+    keys = keys_for(config)
+    users = UserService(cache, keys)
+    honzik = Honzik(client, cache, keys, config.openai_model, config.openai_temperature)
+    conversation = ConversationService(
+        cache,
+        keys,
+        honzik,
+        window_minutes=config.conversation_window_minutes,
+        history_limit=config.history_messages,
+        default_zone=config.zone,
+    )
+    voices = {
+        Character.HONZIK: config.tts_voice_honzik,
+        Character.NOVAKOVA: config.tts_voice_novakova,
+    }
     # Per-chat isolation keeps one learner's updates in order while learners run in parallel.
     dp = Dispatcher(events_isolation=SimpleEventIsolation())
-    dp.workflow_data.update(config=config, cache=resources.cache, users=users)
+    dp.workflow_data.update(
+        config=config,
+        cache=cache,
+        users=users,
+        conversation=conversation,
+        whisper=Whisper(client, cache, keys, config.whisper_model),
+        voice=Voice(client, cache, keys, config.tts_model, voices),
+    )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
     dp.update.outer_middleware(UserContextMiddleware(users))
@@ -82,6 +113,7 @@ def create_bot(config: Config) -> Bot:
         if config.telegram_api_url
         else AiohttpSession()
     )
+    session.middleware(RetryAfterMiddleware())
     return Bot(config.bot_token.get_secret_value(), session=session)
 
 
@@ -149,5 +181,7 @@ def main() -> None:
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         sys.exit(f"Invalid configuration: {problems}")
+    if config.webhook_url:
+        sys.exit("WEBHOOK_URL is set, but this version runs with long polling only: unset it.")
     setup_logging(config.log_level)
     asyncio.run(run(config))

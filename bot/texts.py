@@ -102,3 +102,53 @@ def value_label(option: str, value: str) -> str:
 
 def welcome(first_name: str | None) -> str:
     return WELCOME.format(name=f", {first_name}" if first_name else "")
+
+
+VOICE_TOO_LONG = (
+    "Tahle hlasovka je moc dlouhá ({seconds} s). 🙈 Pošli mi prosím kratší, nejvýš {limit} sekund."
+)
+VOICE_TOO_BIG = "Ten soubor je moc velký (Telegram mi dovolí stáhnout jen 20 MB). Zkus kratší. 🙂"
+TEXT_TOO_LONG = (
+    "To je dlouhý text! 📜 Zvládnu najednou nejvýš {limit} znaků. "
+    "Rozděl ho prosím na kratší zprávy."
+)
+NO_WORDS = "Napiš mi prosím něco česky, třeba „Ahoj, jak se máš?“ 🙂"
+DIDNT_CATCH = "Promiň, nic jsem neslyšel. 🙉 Zkus to prosím znovu a mluv blíž k mikrofonu."
+CANT_HEAR = "Tuhle nahrávku neumím přehrát. 🎧 Pošli mi prosím normální hlasovou zprávu."
+TRY_AGAIN = (
+    "Promiň, teď se mi nedaří odpovědět. 🙈 Tvoje zpráva je uložená, "
+    "zkus to prosím za chvilku znovu."
+)
+EDITED = "Upravené zprávy nečtu. 🙂 Pošli mi prosím novou zprávu."
+
+HEARD = "🗣 „{text}“"
+SCORE = "✅ Skóre: {score}/100"
+CORRECTIONS_TITLE = "✏️ Opravy:"
+CORRECTION = "• {original} → {corrected} ({explanation})"
+TIP = "💡 {tip}"
+SAVED_WORDS = "📚 Nová slovíčka: {words}"
+MAX_CORRECTIONS = 3
+
+
+def reply_text(
+    reply: str,
+    score: int,
+    mistakes: list[tuple[str, str, str]],
+    tip: str | None,
+    saved_words: list[str],
+    heard: str | None = None,
+) -> str:
+    """Honzík's answer, then the score and at most three corrections, compactly."""
+    parts = [HEARD.format(text=heard)] if heard else []
+    parts += [reply, "", SCORE.format(score=score)]
+    if mistakes:
+        parts.append(CORRECTIONS_TITLE)
+        parts += [
+            CORRECTION.format(original=o, corrected=c, explanation=e)
+            for o, c, e in mistakes[:MAX_CORRECTIONS]
+        ]
+    if tip:
+        parts.append(TIP.format(tip=tip))
+    if saved_words:
+        parts.append(SAVED_WORDS.format(words=", ".join(saved_words)))
+    return "\n".join(parts)

@@ -19,6 +19,7 @@ from fakeredis import FakeAsyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.ai import create_openai
 from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
 from bot.config import Config
@@ -79,15 +80,20 @@ def cache(fake_redis: FakeAsyncRedis) -> Cache:
     return Cache(fake_redis)
 
 
-@pytest.fixture
-def resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resources:
+def make_resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resources:
     return Resources(
         config=config,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         cache=cache,
+        openai=create_openai(config),
         inflight=InFlight(),
     )
+
+
+@pytest.fixture
+def resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resources:
+    return make_resources(config, engine, cache)
 
 
 @pytest.fixture

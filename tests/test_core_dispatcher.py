@@ -14,13 +14,12 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
-from bot.app import Resources, build_dispatcher
+from bot.app import build_dispatcher
 from bot.cache import Cache
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import User, UserSettings
 from bot.handlers.keyboards import OnboardingCb, SettingsCb
-from bot.middlewares import InFlight
-from tests.conftest import make_config
+from tests.conftest import make_config, make_resources
 from tests.support import updates
 from tests.support.recording import RecordingSession
 
@@ -192,7 +191,7 @@ async def test_cache_disabled_writes_nothing(
     fake_redis: FakeAsyncRedis,
 ) -> None:
     config = make_config(tmp_path, cache_enabled=False)
-    resources = Resources(config, engine, create_sessionmaker(engine), Cache(None), InFlight())
+    resources = make_resources(config, engine, Cache(None))
     dp = build_dispatcher(resources)
     await dp.feed_update(bot, updates.message("/level native", user=updates.learner(509)))
 
@@ -208,7 +207,7 @@ async def test_redis_down_still_answers_from_database(
     from bot.cache import create_cache
 
     cache = create_cache(config)
-    resources = Resources(config, engine, create_sessionmaker(engine), cache, InFlight())
+    resources = make_resources(config, engine, cache)
     dp = build_dispatcher(resources)
     anna = updates.learner(510)
     await dp.feed_update(bot, updates.message("/level advanced", user=anna))
@@ -225,7 +224,7 @@ async def test_database_down_gets_a_kind_message(
 ) -> None:
     config = make_config(tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db")
     broken = create_engine(config.database_url)
-    resources = Resources(config, broken, create_sessionmaker(broken), cache, InFlight())
+    resources = make_resources(config, broken, cache)
     dp = build_dispatcher(resources)
     await dp.feed_update(bot, updates.message("/start", user=updates.learner(511)))
 

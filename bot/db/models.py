@@ -133,6 +133,8 @@ class Message(Base):
     mistakes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     score: Mapped[int | None] = mapped_column(Integer)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
+    audio_file_id: Mapped[str | None] = mapped_column(String(256))
+    answered: Mapped[bool] = mapped_column(Boolean, default=True)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=func.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import errors, fallback, help, settings, start
+from bot.handlers import conversation, errors, fallback, help, settings, start
 
 
 def routers() -> list[Router]:
@@ -13,5 +13,6 @@ def routers() -> list[Router]:
         start.create_router(),
         settings.create_router(),
         help.create_router(),
+        conversation.create_router(),
         fallback.create_router(),
     ]

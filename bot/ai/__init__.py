@@ -1,0 +1,38 @@
+"""OpenAI-backed helpers: Whisper, Honzík (chat) and TTS, each behind the shared cache."""
+
+from __future__ import annotations
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.config import Config
+
+
+class UpstreamError(Exception):
+    """OpenAI did not answer after its bounded retries; the learner is asked to try again."""
+
+
+class UnreadableAudio(Exception):
+    """OpenAI refused the audio itself (not a sound file, or empty)."""
+
+
+def create_openai(config: Config) -> AsyncOpenAI:
+    """One client for the process.
+
+    The OpenAI client already retries 429, 5xx, connection errors and timeouts with
+    exponential back-off and honours Retry-After, so we only bound it and set a timeout.
+    """
+    key = config.openai_api_key.get_secret_value() if config.openai_api_key else "unset"
+    return AsyncOpenAI(
+        api_key=key,
+        base_url=config.openai_base_url,
+        timeout=config.openai_timeout,
+        max_retries=config.openai_max_retries,
+    )
+
+
+def upstream_failure(exc: openai.OpenAIError) -> Exception:
+    """Map the client's errors onto the two things the conversation cares about."""
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return UnreadableAudio(str(exc))
+    return UpstreamError(type(exc).__name__)

@@ -1,0 +1,74 @@
+"""Honzík's answers: one Structured Outputs chat completion, cached and shared.
+
+The cache key is the hash of the exact request (model, temperature, prompt version, the
+full messages including the system prompt built from the settings, and the schema), so any
+change to any of them is a different key and an old answer can never be served for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.ai import upstream_failure
+from bot.ai.prompt import PROMPT_VERSION, Turn, build_messages
+from bot.ai.schema import HonzikReply
+from bot.cache import Cache, Keys
+from bot.domain import LearnerSettings, Level, NativeLanguage
+
+SCHEMA = HonzikReply.model_json_schema()
+
+
+def request_digest(request: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {**request, "prompt_version": PROMPT_VERSION, "schema": SCHEMA},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Honzik:
+    def __init__(
+        self, client: AsyncOpenAI, cache: Cache, keys: Keys, model: str, temperature: float
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.keys = keys
+        self.model = model
+        self.temperature = temperature
+
+    async def answer(
+        self,
+        text: str,
+        *,
+        level: Level,
+        native: NativeLanguage,
+        settings: LearnerSettings,
+        history: list[Turn],
+    ) -> HonzikReply:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": build_messages(level, native, settings, history, text),
+        }
+
+        async def ask() -> HonzikReply:
+            try:
+                completion = await self.client.chat.completions.parse(
+                    response_format=HonzikReply, **request
+                )
+            except openai.OpenAIError as exc:
+                raise upstream_failure(exc) from exc
+            parsed = completion.choices[0].message.parsed
+            if parsed is None:
+                raise upstream_failure(openai.OpenAIError("the model refused to answer"))
+            return parsed
+
+        key = self.keys.honzik(request_digest(request))
+        return await self.cache.fetch(key, HonzikReply, ask, shared=True)

@@ -1,0 +1,156 @@
+"""Talking with Honzík: voice notes, audio files, video notes and text."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import replace
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import Audio, BufferedInputFile, Message, VideoNote, Voice
+from aiogram.utils.chat_action import ChatActionMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.ai import UnreadableAudio, UpstreamError
+from bot.ai import speech as speech_ai
+from bot.ai.speech import Whisper
+from bot.config import Config
+from bot.db.models import MessageKind
+from bot.domain import LearnerSettings, Profile
+from bot.services.conversation import ConversationService, Outcome, Said
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+MAX_TEXT = 2000
+LETTER = re.compile(r"[^\W\d_]")
+
+
+async def on_voice(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    config: Config,
+    conversation: ConversationService,
+    whisper: Whisper,
+    voice: speech_ai.Voice,
+) -> None:
+    media: Voice | Audio | VideoNote | None = message.voice or message.audio or message.video_note
+    assert media is not None
+    duration = media.duration or 0
+    if duration > config.max_voice_seconds:
+        await message.answer(
+            texts.VOICE_TOO_LONG.format(seconds=duration, limit=config.max_voice_seconds)
+        )
+        return
+    if (media.file_size or 0) > TELEGRAM_DOWNLOAD_LIMIT:
+        await message.answer(texts.VOICE_TOO_BIG)
+        return
+    said = Said(
+        text="",
+        kind=MessageKind.VOICE,
+        duration=float(duration),
+        audio_file_id=media.file_id,
+        telegram_message_id=message.message_id,
+    )
+    buffer = io.BytesIO()
+    await bot.download(media.file_id, destination=buffer)
+    try:
+        transcript = await whisper.transcribe(buffer.getvalue())
+    except (UnreadableAudio, UpstreamError) as exc:
+        await conversation.store_unheard(session, profile, settings, said)
+        unreadable = isinstance(exc, UnreadableAudio)
+        await message.answer(texts.CANT_HEAR if unreadable else texts.TRY_AGAIN)
+        return
+    if not LETTER.search(transcript):
+        await conversation.store_unheard(session, profile, settings, said)
+        await message.answer(texts.DIDNT_CATCH)
+        return
+    said = replace(said, text=transcript)
+    outcome = await conversation.respond(session, profile, settings, said)
+    await _reply(message, bot, outcome, settings, voice, heard=transcript)
+
+
+async def on_text(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    conversation: ConversationService,
+    voice: speech_ai.Voice,
+) -> None:
+    text = (message.text or "").strip()
+    if len(text) > MAX_TEXT:
+        await message.answer(texts.TEXT_TOO_LONG.format(limit=MAX_TEXT))
+        return
+    if not LETTER.search(text):
+        await message.answer(texts.NO_WORDS)
+        return
+    said = Said(text=text, telegram_message_id=message.message_id)
+    outcome = await conversation.respond(session, profile, settings, said)
+    await _reply(message, bot, outcome, settings, voice)
+
+
+async def on_edited(message: Message) -> None:
+    await message.answer(texts.EDITED)
+
+
+async def _reply(
+    message: Message,
+    bot: Bot,
+    outcome: Outcome,
+    settings: LearnerSettings,
+    voice: speech_ai.Voice,
+    heard: str | None = None,
+) -> None:
+    """The text first, then the voice; a failing voice never costs the learner the text."""
+    reply = outcome.reply
+    if reply is None:
+        await message.answer(texts.TRY_AGAIN)
+        return
+    mistakes = [(m.original, m.corrected, m.explanation) for m in reply.mistakes]
+    await message.answer(
+        texts.reply_text(reply.reply, reply.score, mistakes, reply.tip, outcome.saved_words, heard)
+    )
+    if not settings.voice_replies:
+        return
+    try:
+        spoken = await voice.speak(reply.reply, settings.character, settings.voice_speed)
+    except UpstreamError as exc:
+        log.warning("tts unavailable, text only: %s", exc)
+        return
+    if spoken.file_id is not None:
+        try:
+            await bot.send_voice(message.chat.id, spoken.file_id)
+            return
+        except TelegramBadRequest:
+            log.warning("cached voice file id rejected; uploading again")
+            spoken = await voice.speak(
+                reply.reply, settings.character, settings.voice_speed, refresh=True
+            )
+    sent = await bot.send_voice(
+        message.chat.id, BufferedInputFile(spoken.audio, filename="honzik.ogg")
+    )
+    if sent.voice is not None:
+        await voice.remember_upload(
+            reply.reply, settings.character, settings.voice_speed, sent.voice.file_id
+        )
+
+
+def create_router() -> Router:
+    router = Router(name="conversation")
+    router.message.filter(F.chat.type == "private")
+    router.message.middleware(ChatActionMiddleware())
+    media = F.voice | F.audio | F.video_note
+    router.message.register(on_voice, media, flags={"chat_action": "record_voice"})
+    router.message.register(
+        on_text, F.text, ~F.text.startswith("/"), flags={"chat_action": "typing"}
+    )
+    router.edited_message.register(on_edited, F.chat.type == "private")
+    return router

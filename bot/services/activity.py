@@ -1,0 +1,104 @@
+"""Recording what a learner did today: atomic daily counters, streaks, saved words.
+
+Every write here joins the caller's transaction, so a stored message and its statistics
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.ai.schema import NewWord
+from bot.db.models import DailyStats, SavedWord, User
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    messages: int = 0
+    voice_messages: int = 0
+    words_spoken: int = 0
+    seconds_spoken: float = 0.0
+    mistakes: int = 0
+    score: int | None = None
+    new_words: int = 0
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT … ON CONFLICT exists on both backends, but each dialect builds its own."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+async def record_activity(
+    session: AsyncSession, user_id: int, day: dt.date, activity: Activity
+) -> None:
+    """Add to the day's counters with one upsert; concurrent writers never lose an increment."""
+    values = {
+        "messages": activity.messages,
+        "voice_messages": activity.voice_messages,
+        "words_spoken": activity.words_spoken,
+        "seconds_spoken": activity.seconds_spoken,
+        "mistakes": activity.mistakes,
+        "score_sum": activity.score or 0,
+        "scored_messages": 1 if activity.score is not None else 0,
+        "new_words": activity.new_words,
+    }
+    table = DailyStats.__table__
+    statement = _insert(session, table).values(user_id=user_id, date=day, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.date],
+        set_={name: table.c[name] + statement.excluded[name] for name in values},
+    )
+    await session.execute(statement)
+    if activity.messages:
+        await _advance_streak(session, user_id, day)
+
+
+async def _advance_streak(session: AsyncSession, user_id: int, day: dt.date) -> None:
+    user = await session.get(User, user_id)
+    if user is None or user.last_active_date == day:
+        return
+    yesterday = day - dt.timedelta(days=1)
+    streak = user.current_streak + 1 if user.last_active_date == yesterday else 1
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            current_streak=streak,
+            best_streak=max(user.best_streak, streak),
+            last_active_date=day,
+        )
+    )
+
+
+async def save_words(
+    session: AsyncSession, user_id: int, words: list[NewWord], today: dt.date
+) -> list[str]:
+    """Insert new words, skipping ones the learner already has; returns the words inserted."""
+    saved: list[str] = []
+    table = SavedWord.__table__
+    for word in words:
+        text = word.word.strip()[:128]
+        if not text:
+            continue
+        statement = (
+            _insert(session, table)
+            .values(
+                user_id=user_id,
+                word=text,
+                translation=word.translation.strip()[:256],
+                example=word.example.strip() or None,
+                next_review=today,
+            )
+            .on_conflict_do_nothing(index_elements=[table.c.user_id, table.c.word])
+            .returning(table.c.id)
+        )
+        if (await session.execute(statement)).first() is not None:
+            saved.append(text)
+    return saved

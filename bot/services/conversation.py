@@ -1,0 +1,211 @@
+"""One turn of the conversation: recent history, Honzík's answer, and storing it all.
+
+What the learner said is stored even when Honzík cannot answer, so nothing is lost.
+Caches that depend on the stored data are refreshed only after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.ai import UpstreamError
+from bot.ai.honzik import Honzik
+from bot.ai.prompt import Turn
+from bot.ai.schema import HonzikReply
+from bot.cache import Cache, Keys
+from bot.db.models import Message, MessageKind, MessageRole, User
+from bot.domain import LearnerSettings, Profile
+from bot.services.activity import Activity, record_activity, save_words
+
+ROLES = {MessageRole.LEARNER.value: "user", MessageRole.TEACHER.value: "assistant"}
+
+
+class HistoryItem(BaseModel):
+    role: str
+    text: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What the learner sent in this turn."""
+
+    text: str
+    kind: MessageKind = MessageKind.TEXT
+    duration: float | None = None
+    audio_file_id: str | None = None
+    telegram_message_id: int | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    reply: HonzikReply | None
+    saved_words: list[str] = field(default_factory=list)
+
+
+def local_day(now: dt.datetime, zone: ZoneInfo) -> dt.date:
+    return now.astimezone(zone).date()
+
+
+class ConversationService:
+    def __init__(
+        self,
+        cache: Cache,
+        keys: Keys,
+        honzik: Honzik,
+        *,
+        window_minutes: int,
+        history_limit: int,
+        default_zone: ZoneInfo,
+    ) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.honzik = honzik
+        self.window = dt.timedelta(minutes=window_minutes)
+        self.limit = history_limit
+        self.default_zone = default_zone
+
+    def zone(self, settings: LearnerSettings) -> ZoneInfo:
+        return ZoneInfo(settings.timezone) if settings.timezone else self.default_zone
+
+    async def respond(
+        self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
+    ) -> Outcome:
+        """Ask Honzík about what the learner said and store the turn either way."""
+        history = await self.history(session, profile)
+        try:
+            reply: HonzikReply | None = await self.honzik.answer(
+                said.text,
+                level=profile.level,
+                native=profile.native_language,
+                settings=settings,
+                history=[Turn(ROLES[item.role], item.text) for item in history],
+            )
+        except UpstreamError:
+            reply = None
+        saved = await self._store(session, profile, settings, said, reply, history)
+        return Outcome(reply=reply, saved_words=saved)
+
+    async def store_unheard(
+        self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
+    ) -> None:
+        """Keep a voice message we could not transcribe (its Telegram file id stays)."""
+        await self._store(session, profile, settings, said, None, None)
+
+    async def history(self, session: AsyncSession, profile: Profile) -> list[HistoryItem]:
+        """The recent turns of the current conversation window, oldest first."""
+        if self.limit == 0:
+            return []
+
+        async def load() -> list[HistoryItem]:
+            cutoff = dt.datetime.now(dt.UTC) - self.window
+            started = await session.scalar(
+                select(User.conversation_started_at).where(User.id == profile.id)
+            )
+            if started is not None:
+                cutoff = max(cutoff, started)
+            rows = await session.scalars(
+                select(Message)
+                .where(Message.user_id == profile.id, Message.created_at >= cutoff)
+                .where(Message.text != "")
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(self.limit)
+            )
+            return [
+                HistoryItem(role=row.role, text=row.text, at=_aware(row.created_at))
+                for row in reversed(list(rows))
+            ]
+
+        key = self.keys.history(profile.telegram_id, self.limit)
+        items = await self.cache.fetch(key, list[HistoryItem], load)
+        cutoff = dt.datetime.now(dt.UTC) - self.window
+        return [item for item in items if item.at >= cutoff]
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        profile: Profile,
+        settings: LearnerSettings,
+        said: Said,
+        reply: HonzikReply | None,
+        history: list[HistoryItem] | None,
+    ) -> list[str]:
+        now = dt.datetime.now(dt.UTC)
+        day = local_day(now, self.zone(settings))
+        learner = Message(
+            user_id=profile.id,
+            role=MessageRole.LEARNER.value,
+            kind=said.kind.value,
+            text=said.text,
+            duration_seconds=said.duration,
+            audio_file_id=said.audio_file_id,
+            telegram_message_id=said.telegram_message_id,
+            answered=reply is not None,
+            created_at=now,
+        )
+        session.add(learner)
+        saved: list[str] = []
+        if reply is not None:
+            learner.corrected_text = reply.corrected_text
+            learner.mistakes = [mistake.model_dump() for mistake in reply.mistakes]
+            learner.score = reply.score
+            session.add(
+                Message(
+                    user_id=profile.id,
+                    role=MessageRole.TEACHER.value,
+                    kind=MessageKind.TEXT.value,
+                    text=reply.reply,
+                    created_at=now + dt.timedelta(microseconds=1),
+                )
+            )
+            saved = await save_words(session, profile.id, reply.new_words, day)
+        await record_activity(
+            session,
+            profile.id,
+            day,
+            Activity(
+                messages=1,
+                voice_messages=1 if said.kind is MessageKind.VOICE else 0,
+                words_spoken=len(said.text.split()),
+                seconds_spoken=said.duration or 0.0,
+                mistakes=len(reply.mistakes) if reply else 0,
+                score=reply.score if reply else None,
+                new_words=len(saved),
+            ),
+        )
+        await session.commit()
+        await self._after_commit(profile, day, said, reply, history, saved)
+        return saved
+
+    async def _after_commit(
+        self,
+        profile: Profile,
+        day: dt.date,
+        said: Said,
+        reply: HonzikReply | None,
+        history: list[HistoryItem] | None,
+        saved: list[str],
+    ) -> None:
+        stale = [self.keys.progress(profile.id), self.keys.daily_stats(profile.id, day, 1)]
+        if saved:
+            stale += [self.keys.words_all(profile.id), self.keys.words_due(profile.id)]
+        await self.cache.delete(*stale)
+        if self.limit == 0 or history is None or not said.text:
+            return
+        now = dt.datetime.now(dt.UTC)
+        turns = [*history, HistoryItem(role=MessageRole.LEARNER.value, text=said.text, at=now)]
+        if reply is not None:
+            turns.append(HistoryItem(role=MessageRole.TEACHER.value, text=reply.reply, at=now))
+        key = self.keys.history(profile.telegram_id, self.limit)
+        await self.cache.put(key, turns[-self.limit :], list[HistoryItem])
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without a zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
