@@ -1,0 +1,531 @@
+"""Stand-in for the OpenAI HTTP API: chat completions, transcription and speech.
+
+The bot's official `openai` client points at `FakeOpenAI.base_url` and gets answers
+in OpenAI's exact shapes: structured-output completions that validate against the
+JSON schema the bot sent (generated from it, or scripted by the test), transcripts
+looked up by the audio's SHA-256, and real Ogg/Opus (or MP3) speech. Inputs the
+real API rejects are rejected here too, with its error shape: non-strict "strict"
+schemas, unsupported audio formats or corrupt audio, unknown voices, over-long input.
+Latency and failures (429 with Retry-After, 5xx) can be injected per endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import re
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ._common import Pulse, StandInServer, ogg_opus_seconds, run_cli, wait_until
+
+AUDIO_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+"""The shipped audio fixtures (see README.md there)."""
+DEFAULT_TRANSCRIPT = "Ahoj, jak se máš?"
+DEFAULT_REPLY = "Výborně! Zkusme další větu."
+FIXTURE_TRANSCRIPTS = {
+    "ahoj_jak_se_mas.ogg": "Ahoj, jak se máš?",
+    "dobry_den.ogg": "Dobrý den, jmenuji se Anna.",
+    "silence.ogg": "",
+    "tts_reply.ogg": DEFAULT_REPLY,
+}
+"""What each fixture says: FakeOpenAI transcribes them so out of the box."""
+ENDPOINTS = {
+    "/v1/chat/completions": "chat",
+    "/v1/audio/transcriptions": "transcriptions",
+    "/v1/audio/speech": "speech",
+}
+AUDIO_EXTENSIONS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+VOICES = frozenset(
+    {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer"}
+    | {"verse", "marin", "cedar"}
+)
+_ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+_MAX_DEPTH = 6  # beyond this, optional/array parts of recursive schemas are left empty
+
+
+class Refusal(str):
+    """Return this from a `script_chat` function to make the model refuse (content: null)."""
+
+
+class OpenAIError(Exception):
+    """An error answer in OpenAI's shape, raised inside endpoint handlers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        fallback = _ERROR_KINDS[500 if status >= 500 else 400]
+        kind, default_code, default_message = _ERROR_KINDS.get(status, fallback)
+        self.status, self.retry_after = status, retry_after
+        self.message = message or default_message
+        self.error = {"message": self.message, "type": kind, "param": param}
+        self.error["code"] = code or default_code
+        super().__init__(self.message)
+
+
+@dataclass
+class OpenAICall:
+    """One request the bot made, as the server understood it, and how it was answered."""
+
+    seq: int
+    endpoint: str
+    """"chat", "transcriptions", "speech", or the path of an unknown endpoint."""
+    body: dict[str, Any]
+    """Parsed JSON body, or the multipart form fields (the file replaced by its metadata)."""
+    audio_sha256: str | None = None
+    status: int | None = None
+    response: Any = field(default=None, repr=False)
+    """The JSON or text sent back (speech: the audio bytes); None until answered."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == HTTPStatus.OK
+
+    def __str__(self) -> str:
+        body = json.dumps(self.body, ensure_ascii=False)
+        body = body if len(body) < 160 else f"{body[:157]}..."
+        return f"#{self.seq} {self.endpoint} {body} -> {self.status or 'pending'}"
+
+
+ChatScript = Callable[[dict[str, Any]], "dict[str, Any] | list[Any] | str | None"]
+
+
+class FakeOpenAI(StandInServer):
+    """The OpenAI stand-in plus test controls: scripts, transcripts, recording, faults, latency."""
+
+    def __init__(self, api_key: str | None = None) -> None:
+        """`api_key`: if given, requests with another bearer token get OpenAI's 401."""
+        super().__init__()
+        self.api_key = api_key
+        self.history: list[OpenAICall] = []
+        """Every request received, in arrival order."""
+        self.transcripts: dict[str, str] = {
+            hashlib.sha256((AUDIO_DIR / name).read_bytes()).hexdigest(): text
+            for name, text in FIXTURE_TRANSCRIPTS.items()
+        }
+        """Transcript by SHA-256 hex digest of the uploaded audio."""
+        self.default_transcript = DEFAULT_TRANSCRIPT
+        """Transcript of any audio not in `transcripts`."""
+        self.default_reply = DEFAULT_REPLY
+        """Content of plain (non-schema) chat completions."""
+        self.speech_audio = {
+            "opus": (AUDIO_DIR / "tts_reply.ogg").read_bytes(),
+            "mp3": (AUDIO_DIR / "tts_reply.mp3").read_bytes(),
+        }
+        """What /audio/speech returns, by response_format."""
+        self.delay: dict[str, float] = {}
+        """Seconds each endpoint ("chat", "transcriptions", "speech") stalls before answering."""
+        self._chat_script: ChatScript | None = None
+        self._faults: defaultdict[str, list[OpenAIError]] = defaultdict(list)
+        self._always: dict[str, OpenAIError] = {}
+        self._pulse = Pulse()
+
+    # ----------------------------------------------------------------- test API
+
+    @property
+    def base_url(self) -> str:
+        """The `base_url` for `openai.AsyncOpenAI` (ends with /v1)."""
+        return f"{self.root_url}/v1"
+
+    def script_chat(self, script: ChatScript | None) -> None:
+        """Let `script(request_json)` choose each completion's content.
+
+        A dict or list is sent as JSON, a str as is, a `Refusal` as a refusal; None
+        falls back to the generated answer. `script_chat(None)` removes the script.
+        """
+        self._chat_script = script
+
+    def add_transcript(self, audio: bytes, text: str) -> None:
+        """Make `audio` transcribe to `text`."""
+        self.transcripts[hashlib.sha256(audio).hexdigest()] = text
+
+    def calls(self, endpoint: str | None = None) -> list[OpenAICall]:
+        """Recorded requests, optionally only those to one endpoint."""
+        return [c for c in self.history if endpoint in (None, c.endpoint)]
+
+    async def wait_for_calls(
+        self,
+        endpoint: str,
+        n: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[OpenAICall]:
+        """The answered calls to `endpoint` (failed ones too) once there are at least `n`."""
+
+        def check() -> list[OpenAICall] | None:
+            done = [c for c in self.calls(endpoint) if c.status is not None]
+            return done if len(done) >= n else None
+
+        def describe() -> str:
+            seen = "\n  ".join(str(c) for c in self.history[-30:]) or "(none)"
+            return f"{n}x {endpoint}; recorded calls:\n  {seen}"
+
+        return await wait_until(self._pulse, check, timeout, describe)
+
+    def fail_next(
+        self,
+        endpoint: str,
+        status: int = 429,
+        retry_after: float | None = 1,
+        times: int = 1,
+        message: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        """Answer the next `times` calls to `endpoint` with an error (Retry-After if given)."""
+        error = OpenAIError(status, message, code=code, retry_after=retry_after)
+        self._faults[endpoint].extend([error] * times)
+
+    def fail_always(self, endpoint: str, status: int = 500, message: str | None = None) -> None:
+        """Answer every call to `endpoint` with an error until `recover()`: an outage."""
+        self._always[endpoint] = OpenAIError(status, message)
+
+    def recover(self) -> None:
+        """Drop all injected failures (pending `fail_next` ones included)."""
+        self._faults.clear()
+        self._always.clear()
+
+    # -------------------------------------------------------------- server side
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=26 * 1024 * 1024)
+        app.router.add_route("*", "/{path:.*}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        endpoint = ENDPOINTS.get(request.path) if request.method == "POST" else None
+        call = OpenAICall(len(self.history), endpoint or request.path, {})
+        self.history.append(call)
+        self._pulse.notify()
+        try:
+            if endpoint is None:
+                raise OpenAIError(404, f"Invalid URL ({request.method} {request.path})")
+            audio = await self._read_body(call, request)
+            self._check_key(request)
+            await asyncio.sleep(self.delay.get(endpoint, 0))
+            if faults := self._faults.get(endpoint):
+                raise faults.pop(0)
+            if endpoint in self._always:
+                raise self._always[endpoint]
+            if not call.body.get("model"):
+                raise OpenAIError(400, "you must provide a model parameter", param="model")
+            handlers = {"chat": self._chat, "speech": self._speech}
+            response = handlers[endpoint](call) if audio is None else self._transcribe(call, audio)
+        except OpenAIError as error:
+            call.status, call.response = error.status, {"error": error.error}
+            headers = {} if error.retry_after is None else {"retry-after": f"{error.retry_after:g}"}
+            response = web.json_response(call.response, status=error.status, headers=headers)
+        else:
+            call.status = response.status
+        response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
+        self._pulse.notify()
+        return response
+
+    @staticmethod
+    async def _read_body(call: OpenAICall, request: web.Request) -> bytes | None:
+        """Record the body before anything can fail; returns the uploaded audio file, if any."""
+        if call.endpoint == "transcriptions":
+            form = await request.post() if request.content_type == "multipart/form-data" else {}
+            call.body = {k: v for k, v in form.items() if isinstance(v, str)}
+            if not isinstance(upload := form.get("file"), web.FileField):
+                raise OpenAIError(400, "Missing required parameter: 'file'.", param="file")
+            audio = upload.file.read()
+            call.audio_sha256 = hashlib.sha256(audio).hexdigest()
+            call.body["file"] = {"filename": upload.filename, "size": len(audio)}
+            call.body["file"]["content_type"] = upload.content_type
+            return audio
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise OpenAIError(400, "We could not parse the JSON body of your request.")
+        call.body = body
+        return None
+
+    def _check_key(self, request: web.Request) -> None:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            raise OpenAIError(401, "You didn't provide an API key.")
+        if self.api_key is not None and auth[7:] != self.api_key:
+            raise OpenAIError(401, f"Incorrect API key provided: {auth[7:11]}****.")
+
+    def _chat(self, call: OpenAICall) -> web.Response:
+        body = call.body
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise OpenAIError(
+                400,
+                "Missing required parameter: 'messages'.",
+                param="messages",
+                code="missing_required_parameter",
+            )
+        if body.get("stream"):
+            raise OpenAIError(400, "stand-in: streaming completions are not implemented")
+        answer = self._chat_script(body) if self._chat_script else None
+        if answer is None:
+            answer = self._generated_answer(body.get("response_format") or {})
+        if isinstance(answer, dict | list):
+            answer = json.dumps(answer, ensure_ascii=False)
+        refusal = answer if isinstance(answer, Refusal) else None
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": refusal}
+        message.update(content=None if refusal else answer, annotations=[])
+        choices = [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": "stop"}
+            for i in range(int(body.get("n") or 1))
+        ]
+        prompt = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4 + 1
+        completion = len(answer) // 4 + 1
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage["total_tokens"] = prompt + completion
+        call.response = {
+            "id": f"chatcmpl-{secrets.token_urlsafe(21)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage,
+            "service_tier": "default",
+            "system_fingerprint": "fp_standin",
+        }
+        return web.json_response(call.response)
+
+    def _generated_answer(self, response_format: dict[str, Any]) -> str:
+        kind = response_format.get("type", "text")
+        if kind == "json_object":
+            return json.dumps({"reply": self.default_reply}, ensure_ascii=False)
+        if kind != "json_schema":
+            return self.default_reply
+        spec = response_format.get("json_schema") or {}
+        name, schema = str(spec.get("name", "")), spec.get("schema")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise OpenAIError(
+                400,
+                "Invalid 'response_format.json_schema.name': string does not match pattern.",
+                param="response_format.json_schema.name",
+            )
+        if not isinstance(schema, dict):
+            raise OpenAIError(400, "Missing 'response_format.json_schema.schema'.")
+        if spec.get("strict") and (problem := strict_schema_problem(schema)):
+            message = f"Invalid schema for response_format '{name}': {problem}"
+            raise OpenAIError(400, message, param="response_format")
+        return json.dumps(schema_instance(schema), ensure_ascii=False)
+
+    def _transcribe(self, call: OpenAICall, audio: bytes) -> web.Response:
+        filename = call.body["file"]["filename"]
+        model, fmt = call.body["model"], call.body.get("response_format", "json")
+        if filename.rpartition(".")[2].lower() not in AUDIO_EXTENSIONS:
+            message = f"Invalid file format. Supported formats: {AUDIO_EXTENSIONS}"
+            raise OpenAIError(400, message, param="file", code="invalid_value")
+        if not _looks_like_audio(audio):
+            message = "Audio file might be corrupted or unsupported"
+            raise OpenAIError(400, message, param="file", code="invalid_value")
+        whisper_only = fmt in ("verbose_json", "srt", "vtt") and not model.startswith("gpt-")
+        if fmt not in ("json", "text") and not whisper_only:
+            message = f"response_format '{fmt}' is not compatible with model '{model}'"
+            raise OpenAIError(400, message, param="response_format", code="unsupported_value")
+        text = self.transcripts.get(call.audio_sha256 or "", self.default_transcript)
+        seconds = round(ogg_opus_seconds(audio), 2)
+        if fmt in ("text", "srt", "vtt"):
+            cue = f"{_timestamp(0, fmt)} --> {_timestamp(seconds, fmt)}\n{text}"
+            files = {"text": f"{text}\n", "srt": f"1\n{cue}\n\n", "vtt": f"WEBVTT\n\n{cue}\n\n"}
+            call.response = files[fmt]
+            return web.Response(text=call.response, content_type="text/plain")
+        call.response = {"text": text}
+        if fmt == "verbose_json":
+            language = call.body.get("language", "cs")
+            segment = {"id": 0, "seek": 0, "start": 0.0, "end": seconds, "text": text}
+            call.response.update(task="transcribe", language=language, duration=seconds)
+            call.response["segments"] = [segment]
+        return web.json_response(call.response)
+
+    def _speech(self, call: OpenAICall) -> web.Response:
+        body = call.body
+        text, voice = body.get("input"), body.get("voice")
+        if not isinstance(text, str) or not text:
+            raise OpenAIError(400, "Missing required parameter: 'input'.", param="input")
+        if len(text) > 4096:
+            message = (
+                "string too long. Expected a string with maximum length 4096, "
+                f"but got a string with length {len(text)} instead."
+            )
+            raise OpenAIError(400, message, param="input", code="string_above_max_length")
+        if not (voice in VOICES or (isinstance(voice, dict) and "id" in voice)):
+            message = f"Invalid value: '{voice}'. Supported values are: {sorted(VOICES)}."
+            raise OpenAIError(400, message, param="voice", code="invalid_value")
+        if not 0.25 <= float(body.get("speed", 1.0)) <= 4.0:
+            raise OpenAIError(400, "speed must be between 0.25 and 4.0", param="speed")
+        fmt = body.get("response_format", "mp3")
+        if fmt not in self.speech_audio:
+            message = (
+                f"stand-in: response_format {fmt!r} is unavailable, only {list(self.speech_audio)}"
+            )
+            raise OpenAIError(400, message, param="response_format")
+        call.response = self.speech_audio[fmt]
+        content_type = "audio/ogg" if fmt == "opus" else "audio/mpeg"
+        return web.Response(body=call.response, content_type=content_type)
+
+
+def _timestamp(seconds: float, fmt: str) -> str:
+    millis = round(seconds * 1000)
+    clock = f"{millis // 3_600_000:02}:{millis // 60_000 % 60:02}:{millis // 1000 % 60:02}"
+    return f"{clock}{',' if fmt == 'srt' else '.'}{millis % 1000:03}"
+
+
+def _looks_like_audio(data: bytes) -> bool:
+    """Magic numbers of the containers OpenAI accepts (Ogg, WAV, MP3, FLAC, WebM, MP4)."""
+    magic = (b"OggS", b"RIFF", b"ID3", b"fLaC", b"\x1aE\xdf\xa3")
+    mp3_frame = len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0
+    return data.startswith(magic) or data[4:8] == b"ftyp" or mp3_frame
+
+
+def strict_schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why OpenAI would reject `schema` for strict structured outputs (None: it is fine)."""
+
+    def walk(node: Any, context: tuple[str, ...]) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        where = f"In context={context!r}"
+        if node.get("type") == "object" or "properties" in node:
+            if node.get("additionalProperties") is not False:
+                return f"{where}, 'additionalProperties' must be supplied and be false."
+            missing = [k for k in node.get("properties", {}) if k not in node.get("required", [])]
+            if missing:
+                return (
+                    f"{where}, 'required' is required to be supplied and to be an array "
+                    f"including every key in properties. Missing '{missing[0]}'."
+                )
+        children: list[tuple[Any, tuple[str, ...]]] = [
+            (sub, (*context, key, name))
+            for key in ("properties", "$defs", "definitions")
+            for name, sub in node.get(key, {}).items()
+        ]
+        for key in ("anyOf", "allOf"):
+            children += [(sub, (*context, key, str(i))) for i, sub in enumerate(node.get(key, []))]
+        if "items" in node:
+            children.append((node["items"], (*context, "items")))
+        return next((p for sub, ctx in children if (p := walk(sub, ctx))), None)
+
+    if schema.get("type") != "object" or "anyOf" in schema:
+        return "schema must be a JSON Schema of 'type: \"object\"', got something else."
+    return walk(schema, ())
+
+
+def schema_instance(
+    schema: dict[str, Any], root: dict[str, Any] | None = None, name: str = "value", depth: int = 0
+) -> Any:
+    """A plausible value valid against `schema` (the subset structured outputs allow).
+
+    Every property is filled in; strings say which field they are ("ukázka reply"),
+    numbers sit mid-range, arrays get max(minItems, 1) items, nullable values are
+    filled rather than null, `$ref`s into `$defs`/`definitions` are followed.
+    """
+    root = schema if root is None else root
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        return schema_instance({**target, **siblings}, root, name, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if options := schema.get(key):
+            filled = [o for o in options if o.get("type") != "null"]
+            pick = filled[0] if filled and depth < _MAX_DEPTH else options[0]
+            return schema_instance(pick, root, name, depth + 1)
+    if all_of := schema.get("allOf"):
+        merged: dict[str, Any] = {}
+        for part in all_of:
+            merged.update(part)
+        return schema_instance(merged, root, name, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        filled_types = [t for t in kind if t != "null"]
+        kind = filled_types[0] if filled_types and depth < _MAX_DEPTH else kind[0]
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {key: schema_instance(sub, root, key, depth + 1) for key, sub in properties.items()}
+    if kind == "array":
+        count = max(schema.get("minItems", 0), 1 if depth < _MAX_DEPTH else 0)
+        count = min(count, schema.get("maxItems", count))
+        item = schema.get("items", {})
+        return [schema_instance(item, root, f"{name} {i + 1}", depth + 1) for i in range(count)]
+    if kind in ("integer", "number"):
+        return _number(schema, kind == "integer")
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return _string(schema, name)
+
+
+def _number(schema: dict[str, Any], integer: bool) -> int | float:
+    """Mid-range if bounded on both sides, else the bound nearest to 0; honours multipleOf."""
+    lows = [schema[k] for k in ("minimum", "exclusiveMinimum") if k in schema]
+    highs = [schema[k] for k in ("maximum", "exclusiveMaximum") if k in schema]
+    low, high = max(lows, default=None), min(highs, default=None)
+    if low is not None and high is not None:
+        centre = (low + high) / 2
+    else:
+        centre = max(low, 0) if low is not None else min(high, 0) if high is not None else 0
+
+    def fits(value: float) -> bool:
+        return bool(
+            schema.get("minimum", value) <= value <= schema.get("maximum", value)
+            and schema.get("exclusiveMinimum", value - 1) < value
+            and value < schema.get("exclusiveMaximum", value + 1)
+        )
+
+    step = schema.get("multipleOf") or (1 if integer else 0)
+    near = [centre, centre + 1, centre - 1]
+    if step:
+        near = [f(c / step) * step for c in near for f in (math.floor, math.ceil)]
+    value = next((v for v in near if fits(v)), centre)
+    return int(value) if integer else value
+
+
+def _string(schema: dict[str, Any], name: str) -> str:
+    formats = {
+        "date-time": "2025-01-15T10:30:00Z",
+        "date": "2025-01-15",
+        "time": "10:30:00",
+        "duration": "P1D",
+        "email": "anna@example.com",
+        "hostname": "example.com",
+        "ipv4": "192.0.2.1",
+        "ipv6": "2001:db8::1",
+        "uuid": "8f14e45f-ceea-467f-a9a5-0ed5e5e5e5e5",
+        "uri": "https://example.com/",
+    }
+    text = formats.get(schema.get("format", ""), f"ukázka {name}")
+    text = text.ljust(schema.get("minLength", 0), "a")
+    return text[: schema.get("maxLength", len(text))]
+
+
+if __name__ == "__main__":
+    run_cli(argparse.ArgumentParser(description="Stand-in OpenAI server"), lambda _: FakeOpenAI())

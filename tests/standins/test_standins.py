@@ -1,0 +1,500 @@
+"""The stand-ins are only useful if the real clients accept them: these tests drive them
+with aiogram's `Bot` and the official `openai` client, exactly as the bot does."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import openai
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from openai.types.shared_params.response_format_json_schema import (
+    JSONSchema,
+    ResponseFormatJSONSchema,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from tests.standins.openai import AUDIO_DIR, FakeOpenAI, Refusal, schema_instance
+from tests.standins.telegram import DEFAULT_TOKEN, FakeTelegram
+
+USER = 4242
+AHOJ = (AUDIO_DIR / "ahoj_jak_se_mas.ogg").read_bytes()
+TTS = (AUDIO_DIR / "tts_reply.ogg").read_bytes()
+KEYBOARD = InlineKeyboardMarkup(
+    inline_keyboard=[[InlineKeyboardButton(text="A1", callback_data="level:A1")]]
+)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        server.add_user(USER, "Olena", username="olena", language_code="uk")
+        yield server
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
+    async with Bot(DEFAULT_TOKEN, session=session) as client:
+        yield client
+
+
+@pytest.fixture
+async def oa() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(oa: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=oa.base_url, api_key="test", max_retries=0) as c:
+        yield c
+
+
+# ------------------------------------------------------------------------- Telegram
+
+
+@pytest.mark.asyncio
+async def test_get_me_and_send_message_with_inline_keyboard(tg: FakeTelegram, bot: Bot) -> None:
+    me = await bot.get_me()
+    assert (me.id, me.is_bot, me.username) == (123456789, True, "mluv_me_bot")
+
+    sent = await bot.send_message(
+        USER, "Ahoj <b>Oleno</b>!", parse_mode="HTML", reply_markup=KEYBOARD
+    )
+
+    assert sent.text == "Ahoj Oleno!"
+    assert sent.chat.id == USER and sent.from_user is not None and sent.from_user.id == me.id
+    assert isinstance(sent.reply_markup, InlineKeyboardMarkup)
+    assert sent.reply_markup.inline_keyboard[0][0].callback_data == "level:A1"
+    [call] = await tg.wait_for_method("sendMessage", chat_id=USER)
+    assert call.params["text"] == "Ahoj <b>Oleno</b>!"
+    assert call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "level:A1"
+    assert tg.sent_messages(USER) == ["Ahoj Oleno!"]
+    second = await bot.send_message(USER, "Další")
+    assert second.message_id == sent.message_id + 1
+
+
+@pytest.mark.asyncio
+async def test_send_voice_upload_reuse_and_download(tg: FakeTelegram, bot: Bot) -> None:
+    uploaded = await bot.send_voice(USER, BufferedInputFile(TTS, filename="reply.ogg"))
+
+    assert uploaded.voice is not None and uploaded.voice.duration == 3
+    call = (await tg.wait_for_method("sendVoice"))[0]
+    assert call.params["voice"].startswith("attach://") and call.files["voice"].data == TTS
+
+    reused = await bot.send_voice(USER, uploaded.voice.file_id)
+    assert reused.voice is not None and reused.voice.file_unique_id == uploaded.voice.file_unique_id
+    assert tg.sent_voices(USER) == [TTS, TTS]
+
+    file = await bot.get_file(uploaded.voice.file_id)
+    assert file.file_size == len(TTS) and file.file_path is not None
+    downloaded = await bot.download_file(file.file_path)
+    assert isinstance(downloaded, io.BytesIO) and downloaded.getvalue() == TTS
+
+
+@pytest.mark.asyncio
+async def test_user_voice_is_downloadable_by_the_bot(tg: FakeTelegram, bot: Bot) -> None:
+    update_id = tg.send_voice(USER, AHOJ)
+
+    [update] = await bot.get_updates(timeout=0)
+
+    assert update.update_id == update_id and update.message is not None
+    voice = update.message.voice
+    assert voice is not None and voice.duration == 2 and voice.mime_type == "audio/ogg"
+    assert update.message.from_user is not None and update.message.from_user.username == "olena"
+    data = await bot.download(voice)
+    assert isinstance(data, io.BytesIO) and data.getvalue() == AHOJ
+
+
+@pytest.mark.asyncio
+async def test_injected_errors_surface_as_aiogram_exceptions(tg: FakeTelegram, bot: Bot) -> None:
+    tg.fail_next("sendMessage", 429, retry_after=7)
+    with pytest.raises(TelegramRetryAfter) as retry:
+        await bot.send_message(USER, "Ahoj")
+    assert retry.value.retry_after == 7
+
+    tg.fail_next("SENDMESSAGE", 500)
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(USER, "Ahoj")
+
+    await bot.send_message(USER, "Ahoj")
+    assert tg.sent_messages(USER) == ["Ahoj"]
+    assert [c.status for c in tg.calls if c.method == "sendMessage"] == [429, 500, 200]
+
+
+@pytest.mark.asyncio
+async def test_real_telegram_rejections(tg: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(USER, "2 < 3", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(777, "Ahoj")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(USER, "a" * 4097)
+
+    sent = await bot.send_message(USER, "Ahoj", reply_markup=KEYBOARD)
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text(
+            "Ahoj", chat_id=USER, message_id=sent.message_id, reply_markup=KEYBOARD
+        )
+    edited = await bot.edit_message_text("Čau", chat_id=USER, message_id=sent.message_id)
+    assert isinstance(edited, Message) and edited.text == "Čau" and edited.reply_markup is None
+
+    tg.block_bot(USER)
+    with pytest.raises(TelegramForbiddenError, match="blocked"):
+        await bot.send_message(USER, "Ahoj")
+
+
+@pytest.mark.asyncio
+async def test_button_press_and_callback_answer(tg: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(USER, "Úroveň?", reply_markup=KEYBOARD)
+    with pytest.raises(AssertionError, match="offers"):
+        tg.press_button(USER, sent.message_id, "level:C2")
+
+    tg.press_button(USER, None, "level:A1")
+    [update] = await bot.get_updates(timeout=0)
+
+    query = update.callback_query
+    assert query is not None and query.data == "level:A1" and query.from_user.id == USER
+    assert isinstance(query.message, Message) and query.message.message_id == sent.message_id
+    assert await bot.answer_callback_query(query.id, text="OK")
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query.id)
+
+
+@pytest.mark.asyncio
+async def test_user_update_helpers_build_valid_updates(tg: FakeTelegram, bot: Bot) -> None:
+    text_id = tg.send_text(USER, "Ahoj")
+    tg.send_command(USER, "start", "ref42")
+    tg.edit_text(USER, 1, "Ahoj!")
+    tg.send_audio(USER, b"ID3 fake mp3", duration=3)
+    tg.send_video_note(USER, b"\0\0\0\x18ftypmp42")
+    tg.send_sticker(USER)
+    tg.send_photo(USER, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x02\x80\0\0\x01\xe0", caption="Foto")
+    tg.send_document(USER, b"%PDF-1.4", "lekce.pdf")
+    tg.send_text(USER, "Ahoj všem", chat_id=-100123)
+
+    updates = await bot.get_updates(timeout=0)
+
+    assert [u.update_id for u in updates] == list(range(text_id, text_id + 9))
+    command = updates[1].message
+    assert command is not None and command.text == "/start ref42"
+    assert command.entities is not None and command.entities[0].type == "bot_command"
+    assert updates[2].edited_message is not None and updates[2].edited_message.text == "Ahoj!"
+    kinds = [u.message.content_type for u in updates[3:8] if u.message is not None]
+    assert kinds == ["audio", "video_note", "sticker", "photo", "document"]
+    photo = updates[6].message
+    assert photo is not None and photo.photo is not None and photo.photo[-1].width == 640
+    group = updates[8].message
+    assert group is not None and group.chat.type == "supergroup" and group.chat.id == -100123
+
+
+@pytest.mark.asyncio
+async def test_get_updates_offset_and_limit(tg: FakeTelegram, bot: Bot) -> None:
+    first, second = tg.send_text(USER, "jedna"), tg.send_text(USER, "dva")
+
+    assert [u.update_id for u in await bot.get_updates(limit=1, timeout=0)] == [first]
+    assert [u.update_id for u in await bot.get_updates(timeout=0)] == [first, second]
+    assert await bot.get_updates(offset=second + 1, timeout=0) == []
+    third = tg.send_text(USER, "tři")
+    assert [u.update_id for u in await bot.get_updates(timeout=0)] == [third]
+
+
+@pytest.mark.asyncio
+async def test_long_poll_returns_as_soon_as_an_update_arrives(tg: FakeTelegram, bot: Bot) -> None:
+    started = time.monotonic()
+    poll = asyncio.create_task(bot.get_updates(timeout=20))
+    await tg.wait_for(lambda c: c.method == "getUpdates", pending=True)
+    assert not poll.done()
+
+    update_id = tg.send_text(USER, "Ahoj")
+
+    updates = await asyncio.wait_for(poll, timeout=5)
+    assert [u.update_id for u in updates] == [update_id]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.asyncio
+async def test_second_poller_terminates_the_first(tg: FakeTelegram, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=20))
+    await tg.wait_for(lambda c: c.method == "getUpdates", pending=True)
+
+    assert await bot.get_updates(timeout=0) == []
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates"):
+        await asyncio.wait_for(first, timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_dispatcher_polling_round_trip(tg: FakeTelegram, bot: Bot) -> None:
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(f"Řekl jsi: {message.text}")
+
+    polling = asyncio.create_task(
+        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
+    try:
+        tg.send_text(USER, "Ahoj")
+        await tg.wait_for_method("sendMessage", chat_id=USER)
+        assert tg.sent_messages(USER) == ["Řekl jsi: Ahoj"]
+    finally:
+        await dispatcher.stop_polling()
+        await polling
+
+
+@pytest.mark.asyncio
+async def test_wait_for_method_timeout_lists_recorded_calls(tg: FakeTelegram, bot: Bot) -> None:
+    await bot.send_chat_action(USER, "typing")
+    with pytest.raises(AssertionError, match=r"(?s)sendMessage.*sendChatAction.*typing"):
+        await tg.wait_for_method("sendMessage", timeout=0.1)
+
+
+@pytest.mark.asyncio
+async def test_commands_webhook_and_unknown_methods(tg: FakeTelegram, bot: Bot) -> None:
+    from aiogram.types import BotCommand
+
+    await bot.set_my_commands([BotCommand(command="start", description="Začít")])
+    assert [c.command for c in await bot.get_my_commands()] == ["start"]
+    assert await bot.set_chat_menu_button()  # not modelled: recorded, answered ok
+    assert tg.calls[-1].method == "setChatMenuButton"
+
+    received: list[str | None] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        received.append(request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", webhook)
+    async with TestServer(app, host="127.0.0.1") as server:
+        await bot.set_webhook(str(server.make_url("/hook")), secret_token="s3cret")
+        with pytest.raises(TelegramConflictError):
+            await bot.get_updates(timeout=0)
+        update_id = tg.send_text(USER, "Ahoj")
+        assert await tg.deliver_webhook(str(server.make_url("/hook")), update_id) == 200
+    assert received == ["s3cret"]
+    assert await bot.delete_webhook()
+
+
+# --------------------------------------------------------------------------- OpenAI
+
+
+class Mistake(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    original: str
+    corrected: str = Field(min_length=3)
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reply: str
+    score: int = Field(ge=0, le=100)
+    confidence: float = Field(gt=0, lt=1)
+    level: Literal["A1", "A2", "B1"]
+    mistakes: list[Mistake] = Field(min_length=2, max_length=3)
+    tip: str | None
+
+
+def strict_format(model: type[BaseModel]) -> ResponseFormatJSONSchema:
+    schema = model.model_json_schema()
+    spec: JSONSchema = {"name": model.__name__, "schema": schema, "strict": True}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+MESSAGES: list[Any] = [{"role": "user", "content": "Ahoj, jak se máš?"}]
+
+
+@pytest.mark.asyncio
+async def test_structured_completion_validates_against_the_schema(
+    oa: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    completion = await client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        response_format=strict_format(Reply),
+    )
+
+    assert completion.object == "chat.completion" and completion.model == "gpt-4o-mini"
+    message = completion.choices[0].message
+    assert message.role == "assistant" and message.refusal is None
+    assert completion.choices[0].finish_reason == "stop"
+    reply = Reply.model_validate_json(message.content or "")
+    assert reply.score == 50 and 0 < reply.confidence < 1 and len(reply.mistakes) == 2
+    assert reply.tip is not None
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    [call] = await oa.wait_for_calls("chat")
+    assert call.body["response_format"]["json_schema"]["name"] == "Reply"
+
+
+@pytest.mark.asyncio
+async def test_parse_helper_with_scripted_answers_and_refusal(
+    oa: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    class Plain(BaseModel):  # no extra="forbid": the client's parse() makes it strict
+        reply: str
+        score: int = Field(ge=0, le=10)
+
+    parsed = await client.chat.completions.parse(
+        model="m", messages=MESSAGES, response_format=Plain
+    )
+    assert parsed.choices[0].message.parsed == Plain(reply="ukázka reply", score=5)
+
+    oa.script_chat(lambda request: {"reply": request["messages"][-1]["content"], "score": 9})
+    parsed = await client.chat.completions.parse(
+        model="m", messages=MESSAGES, response_format=Plain
+    )
+    assert parsed.choices[0].message.parsed == Plain(reply="Ahoj, jak se máš?", score=9)
+
+    oa.script_chat(lambda request: Refusal("To nemohu."))
+    parsed = await client.chat.completions.parse(
+        model="m", messages=MESSAGES, response_format=Plain
+    )
+    message = parsed.choices[0].message
+    assert message.parsed is None and message.refusal == "To nemohu."
+
+    oa.script_chat(None)
+    plain = await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert plain.choices[0].message.content == oa.default_reply
+
+
+@pytest.mark.asyncio
+async def test_non_strict_schema_is_rejected_like_openai(client: openai.AsyncOpenAI) -> None:
+    class Loose(BaseModel):
+        reply: str
+
+    with pytest.raises(openai.BadRequestError, match="additionalProperties"):
+        await client.chat.completions.create(
+            model="m",
+            messages=MESSAGES,
+            response_format=strict_format(Loose),
+        )
+
+
+def test_schema_instance_covers_refs_nullables_and_bounds() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {
+            "Word": {"type": "object", "properties": {"w": {"type": "string", "maxLength": 4}}}
+        },
+        "properties": {
+            "words": {"type": "array", "items": {"$ref": "#/$defs/Word"}, "minItems": 2},
+            "maybe": {
+                "type": ["null", "integer"],
+                "exclusiveMinimum": 0,
+                "maximum": 9,
+                "multipleOf": 3,
+            },
+            "kind": {"enum": ["noun", "verb"]},
+            "fixed": {"const": 7},
+            "when": {"type": "string", "format": "date"},
+            "padded": {"type": "string", "minLength": 20},
+            "flag": {"type": "boolean"},
+            "empty": {"type": "array", "items": {"type": "string"}, "maxItems": 0},
+        },
+    }
+
+    value = schema_instance(schema)
+
+    assert value == {
+        "words": [{"w": "ukáz"}, {"w": "ukáz"}],
+        "maybe": 3,
+        "kind": "noun",
+        "fixed": 7,
+        "when": "2025-01-15",
+        "padded": "ukázka paddedaaaaaaa",
+        "flag": True,
+        "empty": [],
+    }
+
+
+@pytest.mark.asyncio
+async def test_transcriptions_use_the_transcript_table(
+    oa: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    result = await client.audio.transcriptions.create(
+        file=("voice.ogg", AHOJ, "audio/ogg"), model="whisper-1", language="cs"
+    )
+    assert result.text == "Ahoj, jak se máš?"
+
+    dobry_den = (AUDIO_DIR / "dobry_den.ogg").read_bytes()
+    oa.add_transcript(dobry_den, "Dobrý den!")
+    text = await client.audio.transcriptions.create(
+        file=("voice.oga", dobry_den), model="whisper-1", response_format="text"
+    )
+    assert text.strip() == "Dobrý den!"
+
+    oa.default_transcript = "Neznámá nahrávka"
+    unknown = await client.audio.transcriptions.create(file=("a.ogg", TTS[:-10]), model="whisper-1")
+    assert unknown.text == "Neznámá nahrávka"
+
+    calls = await oa.wait_for_calls("transcriptions", 3)
+    assert calls[0].body["language"] == "cs" and calls[0].body["file"]["filename"] == "voice.ogg"
+    assert calls[0].audio_sha256 in oa.transcripts
+
+
+@pytest.mark.asyncio
+async def test_transcriptions_reject_bad_audio(client: openai.AsyncOpenAI) -> None:
+    corrupt = (AUDIO_DIR / "corrupt.ogg").read_bytes()
+    with pytest.raises(openai.BadRequestError, match="corrupted or unsupported"):
+        await client.audio.transcriptions.create(file=("voice.ogg", corrupt), model="whisper-1")
+    with pytest.raises(openai.BadRequestError, match="Invalid file format"):
+        await client.audio.transcriptions.create(file=("voice", AHOJ), model="whisper-1")
+    with pytest.raises(openai.BadRequestError, match="corrupted or unsupported"):
+        await client.audio.transcriptions.create(file=("voice.ogg", b""), model="whisper-1")
+
+
+@pytest.mark.asyncio
+async def test_speech_returns_real_ogg_opus(oa: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    speech = await client.audio.speech.create(
+        model="gpt-4o-mini-tts", voice="coral", input="Výborně!", response_format="opus", speed=0.85
+    )
+    assert speech.content.startswith(b"OggS") and b"OpusHead" in speech.content
+    assert speech.response.headers["content-type"] == "audio/ogg"
+
+    mp3 = await client.audio.speech.create(model="tts-1", voice="alloy", input="Ahoj")
+    assert mp3.content.startswith(b"ID3") or mp3.content[0] == 0xFF
+    with pytest.raises(openai.BadRequestError, match="Invalid value: 'robot'"):
+        await client.audio.speech.create(model="tts-1", voice="robot", input="Ahoj")
+    assert [c.body["voice"] for c in oa.calls("speech")] == ["coral", "alloy", "robot"]
+
+
+@pytest.mark.asyncio
+async def test_openai_fault_and_latency_injection(
+    oa: FakeOpenAI, client: openai.AsyncOpenAI
+) -> None:
+    oa.fail_next("chat", 429, retry_after=2)
+    with pytest.raises(openai.RateLimitError) as limited:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert limited.value.response.headers["retry-after"] == "2"
+    assert limited.value.code == "rate_limit_exceeded"
+    assert oa.calls("chat")[0].body["messages"] == MESSAGES  # recorded despite the failure
+
+    oa.fail_always("speech", 503)
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            await client.audio.speech.create(model="tts-1", voice="alloy", input="Ahoj")
+    oa.recover()
+    assert (await client.audio.speech.create(model="tts-1", voice="alloy", input="Ahoj")).content
+
+    oa.delay["chat"] = 1.0
+    with pytest.raises(openai.APITimeoutError):
+        await client.chat.completions.create(model="m", messages=MESSAGES, timeout=0.2)
+    assert [c.status for c in oa.calls("chat")][:1] == [429]
