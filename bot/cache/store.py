@@ -19,10 +19,11 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -44,6 +45,28 @@ _RELEASE = (
 @lru_cache(maxsize=64)
 def _adapter(kind: Any) -> TypeAdapter[Any]:
     return TypeAdapter(kind)
+
+
+class _Versioned(BaseModel, Generic[T]):
+    """A cached value stamped with the version counter it was loaded under."""
+
+    v: int
+    data: T
+
+
+class _Outdated(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class _Read:
+    values: list[Any]
+    stamp: int | None
+    overwrite: set[str]
+
+    @property
+    def complete(self) -> bool:
+        return all(value is not None for value in self.values)
 
 
 class CacheCounters:
@@ -95,13 +118,14 @@ class Cache:
         load: Callable[[], Awaitable[T]],
         *,
         shared: bool = False,
+        version: Key | None = None,
     ) -> T:
         """Get one value, or load it once and cache it."""
 
         async def load_one() -> list[Any]:
             return [await load()]
 
-        values = await self.fetch_many([key], [kind], load_one, shared=shared)
+        values = await self.fetch_many([key], [kind], load_one, shared=shared, version=version)
         return values[0]  # type: ignore[no-any-return]
 
     async def fetch_many(
@@ -111,31 +135,53 @@ class Cache:
         load: Callable[[], Awaitable[list[Any]]],
         *,
         shared: bool = False,
+        version: Key | None = None,
     ) -> list[Any]:
         """Get several values in one round trip; on any miss, load all of them once.
 
         `shared=True` also serialises the load across replicas with a Redis lock, for
         upstream calls that cost money (OpenAI): the other replicas wait for the value.
-        """
-        cached = await self._read(keys, kinds)
-        if all(value is not None for value in cached):
-            for key in keys:
-                self.counters.hits[key.family] += 1
-            return cached
-        for key, value in zip(keys, cached, strict=True):
-            if value is None:
-                self.counters.misses[key.family] += 1
-            else:
-                self.counters.hits[key.family] += 1
 
-        flight = tuple(key.name for key in keys)
-        pending = self._inflight.get(flight)
-        if pending is not None:
-            return await asyncio.shield(pending)
+        `version` names a counter that writers `bump` after they commit. It is read in the
+        same MGET; an entry filled under an older version is a miss. This closes the race
+        where a reader loads just before a writer commits and would otherwise cache the old
+        value for the entry's whole lifetime (stats live until midnight).
+        """
+        while True:
+            read = await self._read(keys, kinds, version)
+            if read.complete:
+                for key in keys:
+                    self.counters.hits[key.family] += 1
+                return read.values
+            for key, value in zip(keys, read.values, strict=True):
+                counter = self.counters.misses if value is None else self.counters.hits
+                counter[key.family] += 1
+
+            flight = tuple(key.name for key in keys)
+            pending = self._inflight.get(flight)
+            if pending is None:
+                return await self._lead(flight, keys, kinds, load, shared, read)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                # The leader was cancelled, not us: try again, perhaps as the new leader.
+
+    async def _lead(
+        self,
+        flight: tuple[str, ...],
+        keys: Sequence[Key],
+        kinds: Sequence[Any],
+        load: Callable[[], Awaitable[list[Any]]],
+        shared: bool,
+        read: _Read,
+    ) -> list[Any]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._inflight[flight] = future
         try:
-            values = await self._load_and_fill(keys, kinds, load, shared=shared)
+            values = await self._load_and_fill(keys, kinds, load, shared, read)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -154,48 +200,45 @@ class Cache:
         keys: Sequence[Key],
         kinds: Sequence[Any],
         load: Callable[[], Awaitable[list[Any]]],
-        *,
         shared: bool,
+        read: _Read,
     ) -> list[Any]:
         lock_name = self.full(keys[0]) + ":lock"
         token = secrets.token_hex(8)
         locked = False
         if shared and self._usable():
-            locked = (
-                await self._guard(
-                    self._client().set(lock_name, token, nx=True, px=int(self._lock_ttl * 1000))
-                )
-                is True
-            )
+            px = int(self._lock_ttl * 1000)
+            locked = await self._guard(self._client().set(lock_name, token, nx=True, px=px)) is True
             if not locked and self._usable():
-                waited = await self._wait_for_owner(keys, kinds)
+                waited = await self._wait_for_owner(keys, kinds, lock_name)
                 if waited is not None:
                     return waited
         try:
             values = await load()
-            await self._fill(keys, kinds, values)
+            await self._fill(keys, kinds, values, read)
             return values
         finally:
             if locked:
                 await self._guard(self._client().eval(_RELEASE, 1, lock_name, token))
 
-    async def _wait_for_owner(self, keys: Sequence[Key], kinds: Sequence[Any]) -> list[Any] | None:
-        """Another replica holds the lock: poll until its value lands or the lock's time is up."""
+    async def _wait_for_owner(
+        self, keys: Sequence[Key], kinds: Sequence[Any], lock_name: str
+    ) -> list[Any] | None:
+        """Another replica holds the lock: poll until its value lands or the lock is gone."""
         deadline = time.monotonic() + self._lock_ttl
         while time.monotonic() < deadline and self._usable():
             await asyncio.sleep(self._poll)
-            values = await self._read(keys, kinds)
-            if all(value is not None for value in values):
-                return values
-            lock_left = await self._guard(self._client().exists(self.full(keys[0]) + ":lock"))
-            if not lock_left:
-                values = await self._read(keys, kinds)
-                return values if all(v is not None for v in values) else None
+            read = await self._read(keys, kinds, None)
+            if read.complete:
+                return read.values
+            if not await self._guard(self._client().exists(lock_name)):
+                read = await self._read(keys, kinds, None)
+                return read.values if read.complete else None
         return None
 
     async def read(self, key: Key, kind: type[T] | Any) -> T | None:
         """Get one value without loading; counts a hit or a miss."""
-        (value,) = await self._read([key], [kind])
+        (value,) = (await self._read([key], [kind], None)).values
         if value is None:
             self.counters.misses[key.family] += 1
         else:
@@ -234,32 +277,73 @@ class Cache:
         if self.redis is not None:
             await self.redis.aclose()
 
-    async def _read(self, keys: Sequence[Key], kinds: Sequence[Any]) -> list[Any]:
-        if not self._usable():
-            return [None] * len(keys)
-        raw = await self._guard(self._client().mget([self.full(key) for key in keys]))
-        if raw is None:
-            return [None] * len(keys)
-        values: list[Any] = []
-        for key, kind, blob in zip(keys, kinds, raw, strict=True):
-            if blob is None:
-                values.append(None)
-                continue
-            try:
-                values.append(_adapter(kind).validate_json(blob))
-            except ValidationError:
-                log.warning("dropping unreadable cache entry %s", key.name)
-                values.append(None)
-        return values
+    async def bump(self, versions: Sequence[Key], stale: Sequence[Key] = ()) -> None:
+        """After a commit: move the version counters on and drop entries known to be stale."""
+        if not self._usable() or not (versions or stale):
+            return
+        pipe = self._client().pipeline(transaction=False)
+        for key in versions:
+            pipe.incr(self.full(key))
+            pipe.expire(self.full(key), max(1, key.ttl))
+        if stale:
+            pipe.unlink(*(self.full(key) for key in stale))
+        await self._guard(pipe.execute())
 
-    async def _fill(self, keys: Sequence[Key], kinds: Sequence[Any], values: list[Any]) -> None:
+    async def _read(self, keys: Sequence[Key], kinds: Sequence[Any], version: Key | None) -> _Read:
+        empty = _Read([None] * len(keys), 0, set())
+        if not self._usable():
+            return empty
+        names = [self.full(key) for key in keys]
+        if version is not None:
+            names.append(self.full(version))
+        raw = await self._guard(self._client().mget(names))
+        if raw is None:
+            return empty
+        blobs: list[Any] = list(raw)
+        stamp: int | None = None
+        if version is not None:
+            counter = blobs.pop()
+            stamp = int(counter) if counter is not None else 0
+        read = _Read([], stamp, set())
+        for key, kind, blob in zip(keys, kinds, blobs, strict=True):
+            value = None
+            if blob is not None:
+                try:
+                    value = self._decode(kind, blob, read.stamp)
+                except ValidationError:
+                    log.warning("replacing unreadable cache entry %s", key.name)
+                    read.overwrite.add(key.name)
+                except _Outdated:
+                    read.overwrite.add(key.name)
+            read.values.append(value)
+        return read
+
+    @staticmethod
+    def _decode(kind: Any, blob: bytes, stamp: int | None) -> Any:
+        if stamp is None:
+            return _adapter(kind).validate_json(blob)
+        envelope = _adapter(_Versioned[kind]).validate_json(blob)
+        if envelope.v != stamp:
+            raise _Outdated
+        return envelope.data
+
+    async def _fill(
+        self, keys: Sequence[Key], kinds: Sequence[Any], values: list[Any], read: _Read
+    ) -> None:
+        """Readers never overwrite a good value; only unreadable or outdated ones."""
         if not self._usable():
             return
         pipe = self._client().pipeline(transaction=False)
         for key, kind, value in zip(keys, kinds, values, strict=True):
-            if value is not None:
+            if value is None:
+                continue
+            if read.stamp is None:
                 blob = _adapter(kind).dump_json(value)
-                pipe.set(self.full(key), blob, ex=max(1, key.ttl), nx=True)
+            else:
+                envelope = _Versioned[kind](v=read.stamp, data=value)  # type: ignore[valid-type]
+                blob = envelope.model_dump_json().encode()
+            nx = key.name not in read.overwrite
+            pipe.set(self.full(key), blob, ex=max(1, key.ttl), nx=nx)
         await self._guard(pipe.execute())
 
     def _usable(self) -> bool:

@@ -127,7 +127,7 @@ class UserService:
                 user.settings = UserSettings()
                 await session.commit()
             return user
-        language = tg_user.language_code or ""
+        language = (tg_user.language_code or "").split("-")[0].lower()
         user = User(
             telegram_id=tg_user.id,
             username=tg_user.username,
