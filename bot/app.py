@@ -34,7 +34,10 @@ from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, U
 from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
+from bot.services.reset import ResetService
+from bot.services.stats import StatsService
 from bot.services.users import UserService
+from bot.services.words import WordsService
 from bot.web.server import create_web_app, start_web
 
 log = logging.getLogger("bot")
@@ -97,6 +100,9 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         cache=cache,
         users=users,
         conversation=conversation,
+        stats=StatsService(cache, keys, config.zone),
+        words=WordsService(cache, keys, config.zone),
+        reset=ResetService(cache, keys, config.history_messages, config.zone),
         whisper=Whisper(client, cache, keys, config.whisper_model),
         voice=Voice(client, cache, keys, config.tts_model, voices),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 WELCOME = (
     "Ahoj{name}! 👋 Já jsem Honzík, tvůj kamarád z Prahy.\n"
     "Pošli mi hlasovou zprávu nebo napiš něco česky a já ti odpovím. "
@@ -30,6 +32,11 @@ HELP = (
     "/character honzik|novakova – s kým mluvíš\n"
     "/voice on|off – hlasové odpovědi\n"
     "/language ru|uk|pl|sk|en|de|vi – tvůj rodný jazyk\n"
+    "/stats – tvoje pokroky\n"
+    "/words – tvoje slovíčka\n"
+    "/save slovo - překlad – uložit slovíčko\n"
+    "/review – opakování slovíček\n"
+    "/reset – nový rozhovor nebo smazání dat\n"
     "/help – tahle nápověda"
 )
 
@@ -37,6 +44,10 @@ COMMANDS: dict[str, str] = {
     "start": "Začít",
     "help": "Nápověda",
     "settings": "Nastavení",
+    "stats": "Moje pokroky",
+    "words": "Moje slovíčka",
+    "review": "Opakování slovíček",
+    "reset": "Nový rozhovor / smazat data",
     "level": "Úroveň češtiny",
     "voice": "Hlasové odpovědi zapnout/vypnout",
 }
@@ -152,3 +163,94 @@ def reply_text(
     if saved_words:
         parts.append(SAVED_WORDS.format(words=", ".join(saved_words)))
     return "\n".join(parts)
+
+
+WEEKDAYS = ("po", "út", "st", "čt", "pá", "so", "ne")
+
+
+def plural(count: int, one: str, few: str, many: str) -> str:
+    """Czech plural forms: 1 den, 2 dny, 5 dní (and 0 dní)."""
+    if count == 1:
+        return f"{count} {one}"
+    if 2 <= count <= 4:
+        return f"{count} {few}"
+    return f"{count} {many}"
+
+
+def days_count(count: int) -> str:
+    return plural(count, "den", "dny", "dní")
+
+
+def messages_count(count: int) -> str:
+    return plural(count, "zpráva", "zprávy", "zpráv")
+
+
+def words_count(count: int) -> str:
+    return plural(count, "slovo", "slova", "slov")
+
+
+def vocabulary_count(count: int) -> str:
+    return plural(count, "slovíčko", "slovíčka", "slovíček")
+
+
+def duration(seconds: float) -> str:
+    whole = round(seconds)
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def short_date(day: dt.date) -> str:
+    return f"{WEEKDAYS[day.weekday()]} {day.day}.{day.month}."
+
+
+STATS_TITLE = "📊 Tvoje pokroky"
+STATS_TODAY = "Dnes: {messages} (hlasem {voice}), {words}, mluvení {spoken}"
+STATS_TODAY_EMPTY = "Dnes jsi ještě nic neřekl(a). Pošli mi hlasovku! 🎙"
+STATS_TODAY_SCORE = "Průměrné skóre dnes: {score}/100, nová slovíčka: {new_words}"
+STATS_STREAK = "🔥 Série: {current} · nejlepší: {best}"
+STATS_STREAK_BROKEN = "💔 Tvoje série se přerušila. Dnes můžeš začít novou! (nejlepší: {best})"
+STATS_STREAK_NONE = "🔥 Začni sérii ještě dnes! Stačí jedna zpráva denně."
+STATS_WEEK = "Posledních 7 dní:"
+STATS_DAY = "{day}  {bar} {count}"
+STATS_TOTALS = "Celkem: {messages}, {days} aktivně, {vocabulary}"
+STATS_TOTALS_SCORE = "Průměrné skóre celkem: {score}/100"
+
+SAVE_USAGE = "Napiš to takhle: /save slovo - překlad\nNapříklad: /save pivo - beer"
+WORD_SAVED = "Uloženo! 📚 {word} – {translation}"
+WORD_EXISTS = "Slovíčko „{word}“ už máš uložené. 🙂"
+WORDS_EMPTY = (
+    "Zatím nemáš žádná slovíčka. 📚 Povídej si s Honzíkem, nebo si ulož vlastní: "
+    "/save slovo - překlad"
+)
+WORDS_TITLE = "📚 Tvoje slovíčka ({count}), strana {page}/{pages}:"
+WORD_LINE = "• {word} – {translation}"
+PREVIOUS = "◀"
+NEXT = "▶"
+
+REVIEW_NOTHING_DUE = "Dnes nemáš nic k opakování. 🎉 Další slovíčka na tebe čekají {when}."
+REVIEW_CARD = "🃏 {word}\n\n(zbývá: {left})"
+REVIEW_ANSWER = "🃏 {word}\n\n➡️ {translation}"
+REVIEW_EXAMPLE = "💬 {example}"
+REVIEW_SHOW = "Ukázat překlad 👀"
+REVIEW_DONE = "Hotovo, pro dnešek máš zopakováno! 🎉 Další slovíčka na tebe čekají {when}."
+GRADE_LABELS = {"again": "Znovu", "hard": "Těžké", "good": "Dobré", "easy": "Snadné"}
+TODAY = "dnes"
+TOMORROW = "zítra"
+
+RESET_MENU = "Co chceš udělat?"
+RESET_CONVERSATION = "🆕 Nový rozhovor"
+RESET_DATA = "🗑 Smazat všechna moje data"
+RESET_CONFIRM = "Opravdu smazat všechny tvoje zprávy, statistiky a slovíčka? Nejde to vrátit. 😟"
+RESET_YES = "Ano, smazat"
+RESET_NO = "Ne, nechat"
+RESET_CONVERSATION_DONE = "Dobře, začínáme znovu! 🙂 O čem si povídáme?"
+RESET_DATA_DONE = "Hotovo, všechno je smazané. Můžeme začít od nuly. 🙂"
+RESET_CANCELLED = "V pořádku, nic jsem nesmazal. 🙂"
+
+
+def when(day: dt.date | None, today: dt.date) -> str:
+    if day is None or day <= today:
+        return TODAY
+    if day == today + dt.timedelta(days=1):
+        return TOMORROW
+    return f"{day.day}.{day.month}."

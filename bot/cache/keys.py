@@ -25,6 +25,10 @@ class Family(StrEnum):
 KEY_ROOTS: tuple[str, ...] = ("user", "stats", "honzik", "whisper", "tts", "words")
 
 
+# Version counters must outlive every entry stamped with them (the longest lives a day).
+VERSION_TTL = 2 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One cache entry's name, family (for counters) and time to live in seconds."""
@@ -60,8 +64,16 @@ class Keys:
     def daily_stats(self, user_id: int, day: dt.date, seconds_to_midnight: int) -> Key:
         return Key(f"stats:{user_id}:daily:{day.isoformat()}", Family.STATS, seconds_to_midnight)
 
-    def progress(self, user_id: int) -> Key:
-        return Key(f"stats:{user_id}:progress", Family.STATS, self.ttl.stats)
+    def progress(self, user_id: int, seconds_to_midnight: int) -> Key:
+        """Streaks are about today, so the entry never outlives the learner's day."""
+        ttl = min(self.ttl.stats, seconds_to_midnight)
+        return Key(f"stats:{user_id}:progress", Family.STATS, ttl)
+
+    def stats_chart(self, user_id: int, day: dt.date, seconds_to_midnight: int) -> Key:
+        return Key(f"stats:{user_id}:chart:{day.isoformat()}", Family.STATS, seconds_to_midnight)
+
+    def stats_version(self, user_id: int) -> Key:
+        return Key(f"stats:{user_id}:version", Family.STATS, VERSION_TTL)
 
     def honzik(self, digest: str) -> Key:
         return Key(f"honzik:response:{digest}", Family.HONZIK, self.ttl.openai)
@@ -75,5 +87,10 @@ class Keys:
     def words_all(self, user_id: int) -> Key:
         return Key(f"words:{user_id}:all", Family.WORDS, self.ttl.user)
 
-    def words_due(self, user_id: int) -> Key:
-        return Key(f"words:{user_id}:due", Family.WORDS, self.ttl.user)
+    def words_due(self, user_id: int, seconds_to_midnight: int) -> Key:
+        """What is due changes at midnight, so the entry ends there at the latest."""
+        ttl = min(self.ttl.user, seconds_to_midnight)
+        return Key(f"words:{user_id}:due", Family.WORDS, ttl)
+
+    def words_version(self, user_id: int) -> Key:
+        return Key(f"words:{user_id}:version", Family.WORDS, VERSION_TTL)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import conversation, errors, fallback, help, settings, start
+from bot.handlers import (
+    conversation,
+    errors,
+    fallback,
+    help,
+    progress,
+    reset,
+    settings,
+    start,
+    words,
+)
 
 
 def routers() -> list[Router]:
@@ -13,6 +23,9 @@ def routers() -> list[Router]:
         start.create_router(),
         settings.create_router(),
         help.create_router(),
+        progress.create_router(),
+        words.create_router(),
+        reset.create_router(),
         conversation.create_router(),
         fallback.create_router(),
     ]

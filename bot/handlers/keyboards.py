@@ -57,3 +57,56 @@ def option_values(option: Option, current: str) -> InlineKeyboardMarkup:
     builder.row()
     builder.button(text=texts.BACK, callback_data=SettingsCb(option="menu"))
     return builder.as_markup()
+
+
+class WordsPageCb(CallbackData, prefix="words"):
+    page: int
+
+
+class ReviewCb(CallbackData, prefix="rv"):
+    action: str  # "show" or a grade name
+    word_id: int
+
+
+class ResetCb(CallbackData, prefix="reset"):
+    action: str
+
+
+def words_pages(page: int, pages: int) -> InlineKeyboardMarkup | None:
+    if pages <= 1:
+        return None
+    builder = InlineKeyboardBuilder()
+    if page > 1:
+        builder.button(text=texts.PREVIOUS, callback_data=WordsPageCb(page=page - 1))
+    if page < pages:
+        builder.button(text=texts.NEXT, callback_data=WordsPageCb(page=page + 1))
+    return builder.as_markup()
+
+
+def review_show(word_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.REVIEW_SHOW, callback_data=ReviewCb(action="show", word_id=word_id))
+    return builder.as_markup()
+
+
+def review_grades(word_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for name, label in texts.GRADE_LABELS.items():
+        builder.button(text=label, callback_data=ReviewCb(action=name, word_id=word_id))
+    builder.adjust(4)
+    return builder.as_markup()
+
+
+def reset_menu() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.RESET_CONVERSATION, callback_data=ResetCb(action="conversation"))
+    builder.button(text=texts.RESET_DATA, callback_data=ResetCb(action="data"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def reset_confirm() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.RESET_YES, callback_data=ResetCb(action="confirm"))
+    builder.button(text=texts.RESET_NO, callback_data=ResetCb(action="cancel"))
+    return builder.as_markup()

@@ -21,6 +21,7 @@ from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
 from bot.db.models import Message, MessageKind, MessageRole, User
 from bot.domain import LearnerSettings, Profile
+from bot.services import days
 from bot.services.activity import Activity, record_activity, save_words
 
 ROLES = {MessageRole.LEARNER.value: "user", MessageRole.TEACHER.value: "assistant"}
@@ -49,10 +50,6 @@ class Outcome:
     saved_words: list[str] = field(default_factory=list)
 
 
-def local_day(now: dt.datetime, zone: ZoneInfo) -> dt.date:
-    return now.astimezone(zone).date()
-
-
 class ConversationService:
     def __init__(
         self,
@@ -70,9 +67,6 @@ class ConversationService:
         self.window = dt.timedelta(minutes=window_minutes)
         self.limit = history_limit
         self.default_zone = default_zone
-
-    def zone(self, settings: LearnerSettings) -> ZoneInfo:
-        return ZoneInfo(settings.timezone) if settings.timezone else self.default_zone
 
     async def respond(
         self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
@@ -136,8 +130,8 @@ class ConversationService:
         reply: HonzikReply | None,
         history: list[HistoryItem] | None,
     ) -> list[str]:
-        now = dt.datetime.now(dt.UTC)
-        day = local_day(now, self.zone(settings))
+        now = days.now()
+        day = days.local_day(now, days.zone_of(settings, self.default_zone))
         learner = Message(
             user_id=profile.id,
             role=MessageRole.LEARNER.value,
@@ -180,25 +174,24 @@ class ConversationService:
             ),
         )
         await session.commit()
-        await self._after_commit(profile, day, said, reply, history, saved)
+        await self._after_commit(profile, said, reply, history, saved)
         return saved
 
     async def _after_commit(
         self,
         profile: Profile,
-        day: dt.date,
         said: Said,
         reply: HonzikReply | None,
         history: list[HistoryItem] | None,
         saved: list[str],
     ) -> None:
-        stale = [self.keys.progress(profile.id), self.keys.daily_stats(profile.id, day, 1)]
+        versions = [self.keys.stats_version(profile.id)]
         if saved:
-            stale += [self.keys.words_all(profile.id), self.keys.words_due(profile.id)]
-        await self.cache.delete(*stale)
+            versions.append(self.keys.words_version(profile.id))
+        await self.cache.bump(versions)
         if self.limit == 0 or history is None or not said.text:
             return
-        now = dt.datetime.now(dt.UTC)
+        now = days.now()
         turns = [*history, HistoryItem(role=MessageRole.LEARNER.value, text=said.text, at=now)]
         if reply is not None:
             turns.append(HistoryItem(role=MessageRole.TEACHER.value, text=reply.reply, at=now))

@@ -1,0 +1,98 @@
+"""/stats: today, streaks, the last week, totals, and a 14-day chart."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.chat_action import ChatActionMiddleware
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.domain import LearnerSettings, Profile
+from bot.services.chart import render_async
+from bot.services.stats import StatsReport, StatsService
+
+BAR_WIDTH = 10
+
+
+def format_stats(report: StatsReport) -> str:
+    today, progress = report.today, report.progress
+    lines = [texts.STATS_TITLE, ""]
+    if today.messages:
+        lines.append(
+            texts.STATS_TODAY.format(
+                messages=texts.messages_count(today.messages),
+                voice=today.voice_messages,
+                words=texts.words_count(today.words_spoken),
+                spoken=texts.duration(today.seconds_spoken),
+            )
+        )
+        if today.average_score is not None:
+            lines.append(
+                texts.STATS_TODAY_SCORE.format(
+                    score=round(today.average_score), new_words=today.new_words
+                )
+            )
+    else:
+        lines.append(texts.STATS_TODAY_EMPTY)
+    lines.append("")
+    best = texts.days_count(progress.best_streak)
+    if progress.current_streak:
+        current = texts.days_count(progress.current_streak)
+        lines.append(texts.STATS_STREAK.format(current=current, best=best))
+    elif progress.streak_broken:
+        lines.append(texts.STATS_STREAK_BROKEN.format(best=best))
+    else:
+        lines.append(texts.STATS_STREAK_NONE)
+    lines += ["", texts.STATS_WEEK]
+    top = max((day.messages for day in report.recent), default=0) or 1
+    for day in report.recent:
+        bar = "▮" * round(BAR_WIDTH * day.messages / top) or "·"
+        lines.append(
+            texts.STATS_DAY.format(day=texts.short_date(day.date), bar=bar, count=day.messages)
+        )
+    totals = progress.totals
+    lines += [
+        "",
+        texts.STATS_TOTALS.format(
+            messages=texts.messages_count(totals.messages),
+            days=texts.days_count(totals.active_days),
+            vocabulary=texts.vocabulary_count(totals.saved_words),
+        ),
+    ]
+    if totals.average_score is not None:
+        lines.append(texts.STATS_TOTALS_SCORE.format(score=round(totals.average_score)))
+    return "\n".join(lines)
+
+
+async def show_stats(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    stats: StatsService,
+) -> None:
+    report = await stats.report(session, profile, settings)
+    await message.answer(format_stats(report))
+    file_id = await stats.chart_file_id(profile, settings)
+    if file_id is not None:
+        try:
+            await bot.send_photo(message.chat.id, file_id)
+            return
+        except TelegramBadRequest:
+            await stats.forget_chart(profile, settings)
+    png = await render_async(report.progress.days)
+    sent = await bot.send_photo(message.chat.id, BufferedInputFile(png, filename="pokroky.png"))
+    if sent.photo:
+        await stats.remember_chart(profile, settings, sent.photo[-1].file_id)
+
+
+def create_router() -> Router:
+    router = Router(name="progress")
+    router.message.filter(F.chat.type == "private")
+    router.message.middleware(ChatActionMiddleware())
+    router.message.register(show_stats, Command("stats"), flags={"chat_action": "upload_photo"})
+    return router

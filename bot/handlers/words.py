@@ -1,0 +1,156 @@
+"""/save, /words and /review: the learner's own vocabulary with spaced repetition."""
+
+from __future__ import annotations
+
+import math
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.config import Config
+from bot.domain import LearnerSettings, Profile
+from bot.handlers.keyboards import ReviewCb, WordsPageCb, review_grades, review_show, words_pages
+from bot.services import days
+from bot.services.words import Grade, WordCard, WordsService, parse_pair
+
+PAGE_SIZE = 10
+GRADES = {"again": Grade.AGAIN, "hard": Grade.HARD, "good": Grade.GOOD, "easy": Grade.EASY}
+
+
+async def save(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    words: WordsService,
+) -> None:
+    pair = parse_pair(command.args or "")
+    if pair is None:
+        await message.answer(texts.SAVE_USAGE)
+        return
+    word, translation = pair
+    if await words.save(session, profile, settings, word, translation):
+        await message.answer(texts.WORD_SAVED.format(word=word, translation=translation))
+    else:
+        await message.answer(texts.WORD_EXISTS.format(word=word))
+
+
+def _page(cards: list[WordCard], page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    pages = max(1, math.ceil(len(cards) / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    shown = cards[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    lines = [texts.WORDS_TITLE.format(count=len(cards), page=page, pages=pages)]
+    lines += [texts.WORD_LINE.format(word=c.word, translation=c.translation) for c in shown]
+    return "\n".join(lines), words_pages(page, pages)
+
+
+async def list_words(
+    message: Message, session: AsyncSession, profile: Profile, words: WordsService
+) -> None:
+    cards = await words.all(session, profile)
+    if not cards:
+        await message.answer(texts.WORDS_EMPTY)
+        return
+    text, markup = _page(cards, 1)
+    await message.answer(text, reply_markup=markup)
+
+
+async def turn_page(
+    query: CallbackQuery,
+    callback_data: WordsPageCb,
+    session: AsyncSession,
+    profile: Profile,
+    words: WordsService,
+) -> None:
+    cards = await words.all(session, profile)
+    await query.answer()
+    if cards and isinstance(query.message, Message):
+        text, markup = _page(cards, callback_data.page)
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def _next_card(
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    config: Config,
+    words: WordsService,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The next due card, or the end-of-session message saying when words are due again."""
+    due = await words.due(session, profile, settings)
+    if due:
+        card = due[0]
+        return texts.REVIEW_CARD.format(word=card.word, left=len(due)), review_show(card.id)
+    today, _ = days.learner_today(settings, config.zone)
+    upcoming = await words.next_due_date(session, profile)
+    return texts.REVIEW_DONE.format(when=texts.when(upcoming, today)), None
+
+
+async def review(
+    message: Message,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    config: Config,
+    words: WordsService,
+) -> None:
+    if not await words.all(session, profile):
+        await message.answer(texts.WORDS_EMPTY)
+        return
+    due = await words.due(session, profile, settings)
+    if not due:
+        today, _ = days.learner_today(settings, config.zone)
+        upcoming = await words.next_due_date(session, profile)
+        await message.answer(texts.REVIEW_NOTHING_DUE.format(when=texts.when(upcoming, today)))
+        return
+    text, markup = await _next_card(session, profile, settings, config, words)
+    await message.answer(text, reply_markup=markup)
+
+
+async def review_button(
+    query: CallbackQuery,
+    callback_data: ReviewCb,
+    session: AsyncSession,
+    profile: Profile,
+    settings: LearnerSettings,
+    config: Config,
+    words: WordsService,
+) -> None:
+    """Reveal or grade a card. Someone else's, deleted or forged cards get a short alert."""
+    message = query.message if isinstance(query.message, Message) else None
+    if callback_data.action == "show":
+        card = await words.card(session, profile, callback_data.word_id)
+        if card is None or message is None:
+            await query.answer(texts.STALE_BUTTON, show_alert=True)
+            return
+        lines = [texts.REVIEW_ANSWER.format(word=card.word, translation=card.translation)]
+        if card.example:
+            lines.append(texts.REVIEW_EXAMPLE.format(example=card.example))
+        await query.answer()
+        await message.edit_text("\n".join(lines), reply_markup=review_grades(card.id))
+        return
+    grade = GRADES.get(callback_data.action)
+    if grade is None or not await words.grade(
+        session, profile, settings, callback_data.word_id, grade
+    ):
+        await query.answer(texts.STALE_BUTTON, show_alert=True)
+        return
+    await query.answer()
+    if message is not None:
+        text, markup = await _next_card(session, profile, settings, config, words)
+        await message.edit_text(text, reply_markup=markup)
+
+
+def create_router() -> Router:
+    router = Router(name="words")
+    router.message.filter(F.chat.type == "private")
+    router.message.register(save, Command("save"))
+    router.message.register(list_words, Command("words"))
+    router.message.register(review, Command("review"))
+    router.callback_query.register(turn_page, WordsPageCb.filter())
+    router.callback_query.register(review_button, ReviewCb.filter())
+    return router

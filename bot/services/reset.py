@@ -1,0 +1,68 @@
+"""/reset: start a fresh conversation, or delete everything a learner has told us."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cache import Cache, Keys
+from bot.db.models import DailyStats, Message, SavedWord, User
+from bot.domain import LearnerSettings, Profile
+from bot.services import days
+from bot.services.conversation import HistoryItem
+
+
+class ResetService:
+    def __init__(
+        self, cache: Cache, keys: Keys, history_limit: int, default_zone: ZoneInfo
+    ) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.history_limit = history_limit
+        self.default_zone = default_zone
+
+    async def new_conversation(self, session: AsyncSession, profile: Profile) -> None:
+        """Honzík forgets the conversation window; messages and stats stay."""
+        await session.execute(
+            update(User).where(User.id == profile.id).values(conversation_started_at=days.now())
+        )
+        await session.commit()
+        await self._forget_history(profile)
+
+    async def delete_all(
+        self, session: AsyncSession, profile: Profile, settings: LearnerSettings
+    ) -> None:
+        """Delete messages, stats and words, then every cache entry of this learner."""
+        for table in (Message, DailyStats, SavedWord):
+            await session.execute(delete(table).where(table.user_id == profile.id))
+        await session.execute(
+            update(User)
+            .where(User.id == profile.id)
+            .values(
+                current_streak=0,
+                best_streak=0,
+                last_active_date=None,
+                conversation_started_at=days.now(),
+            )
+        )
+        await session.commit()
+        today, left = days.learner_today(settings, self.default_zone)
+        await self.cache.bump(
+            [self.keys.stats_version(profile.id), self.keys.words_version(profile.id)],
+            stale=[
+                self.keys.daily_stats(profile.id, today, left),
+                self.keys.progress(profile.id, left),
+                self.keys.stats_chart(profile.id, today, left),
+                self.keys.words_all(profile.id),
+                self.keys.words_due(profile.id, left),
+                self.keys.profile(profile.telegram_id),
+                self.keys.settings(profile.telegram_id),
+            ],
+        )
+        await self._forget_history(profile)
+
+    async def _forget_history(self, profile: Profile) -> None:
+        key = self.keys.history(profile.telegram_id, self.history_limit)
+        await self.cache.put(key, [], list[HistoryItem])

@@ -1,0 +1,183 @@
+"""Progress a learner can see: today, streaks, the last days and all-time totals.
+
+Both entries are versioned by `stats:{user_id}:version`, which every write bumps after its
+commit; a warm `/stats` is one MGET and no SQL, a cold one a handful of indexed queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cache import Cache, Key, Keys
+from bot.db.models import DailyStats, SavedWord, User
+from bot.domain import LearnerSettings, Profile
+from bot.services import days
+
+CHART_DAYS = 14
+RECENT_DAYS = 7
+
+
+class DayStats(BaseModel):
+    date: dt.date
+    messages: int = 0
+    voice_messages: int = 0
+    words_spoken: int = 0
+    seconds_spoken: float = 0.0
+    mistakes: int = 0
+    average_score: float | None = None
+    new_words: int = 0
+
+
+class DayCount(BaseModel):
+    date: dt.date
+    messages: int
+
+
+class Totals(BaseModel):
+    messages: int = 0
+    voice_messages: int = 0
+    words_spoken: int = 0
+    seconds_spoken: float = 0.0
+    average_score: float | None = None
+    active_days: int = 0
+    saved_words: int = 0
+
+
+class Progress(BaseModel):
+    current_streak: int
+    best_streak: int
+    streak_broken: bool
+    days: list[DayCount]  # the last CHART_DAYS days, oldest first, today last
+    totals: Totals
+
+
+class StatsReport(BaseModel):
+    today: DayStats
+    progress: Progress
+
+    @property
+    def recent(self) -> list[DayCount]:
+        return self.progress.days[-RECENT_DAYS:]
+
+
+def average(score_sum: int | None, scored: int | None) -> float | None:
+    return round(score_sum / scored, 1) if score_sum and scored else None
+
+
+class StatsService:
+    def __init__(self, cache: Cache, keys: Keys, default_zone: ZoneInfo) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.default_zone = default_zone
+
+    def _chart_key(self, profile: Profile, settings: LearnerSettings) -> Key:
+        today, left = days.learner_today(settings, self.default_zone)
+        return self.keys.stats_chart(profile.id, today, left)
+
+    async def chart_file_id(self, profile: Profile, settings: LearnerSettings) -> str | None:
+        """Telegram's copy of today's chart: it is drawn once per learner per day."""
+        return await self.cache.read(self._chart_key(profile, settings), str)
+
+    async def remember_chart(
+        self, profile: Profile, settings: LearnerSettings, file_id: str
+    ) -> None:
+        await self.cache.put(self._chart_key(profile, settings), file_id, str)
+
+    async def forget_chart(self, profile: Profile, settings: LearnerSettings) -> None:
+        await self.cache.delete(self._chart_key(profile, settings))
+
+    async def report(
+        self, session: AsyncSession, profile: Profile, settings: LearnerSettings
+    ) -> StatsReport:
+        today, left = days.learner_today(settings, self.default_zone)
+
+        async def load() -> list[object]:
+            return [
+                await self._day(session, profile.id, today),
+                await self._progress(session, profile.id, today),
+            ]
+
+        day, progress = await self.cache.fetch_many(
+            [
+                self.keys.daily_stats(profile.id, today, left),
+                self.keys.progress(profile.id, left),
+            ],
+            [DayStats, Progress],
+            load,
+            version=self.keys.stats_version(profile.id),
+        )
+        return StatsReport(today=day, progress=progress)
+
+    @staticmethod
+    async def _day(session: AsyncSession, user_id: int, today: dt.date) -> DayStats:
+        row = await session.scalar(
+            select(DailyStats).where(DailyStats.user_id == user_id, DailyStats.date == today)
+        )
+        if row is None:
+            return DayStats(date=today)
+        return DayStats(
+            date=today,
+            messages=row.messages,
+            voice_messages=row.voice_messages,
+            words_spoken=row.words_spoken,
+            seconds_spoken=row.seconds_spoken,
+            mistakes=row.mistakes,
+            average_score=average(row.score_sum, row.scored_messages),
+            new_words=row.new_words,
+        )
+
+    @staticmethod
+    async def _progress(session: AsyncSession, user_id: int, today: dt.date) -> Progress:
+        streak = (
+            await session.execute(
+                select(User.current_streak, User.best_streak, User.last_active_date).where(
+                    User.id == user_id
+                )
+            )
+        ).one()
+        current, best, last_active = streak
+        alive = last_active is not None and last_active >= today - dt.timedelta(days=1)
+        totals_row = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(DailyStats.messages), 0),
+                    func.coalesce(func.sum(DailyStats.voice_messages), 0),
+                    func.coalesce(func.sum(DailyStats.words_spoken), 0),
+                    func.coalesce(func.sum(DailyStats.seconds_spoken), 0.0),
+                    func.sum(DailyStats.score_sum),
+                    func.sum(DailyStats.scored_messages),
+                    func.count(),
+                ).where(DailyStats.user_id == user_id, DailyStats.messages > 0)
+            )
+        ).one()
+        saved_words = await session.scalar(
+            select(func.count()).select_from(SavedWord).where(SavedWord.user_id == user_id)
+        )
+        first = today - dt.timedelta(days=CHART_DAYS - 1)
+        rows = await session.execute(
+            select(DailyStats.date, DailyStats.messages).where(
+                DailyStats.user_id == user_id, DailyStats.date >= first
+            )
+        )
+        counts = {day: messages for day, messages in rows.tuples()}
+        chart = [first + dt.timedelta(days=offset) for offset in range(CHART_DAYS)]
+        return Progress(
+            current_streak=current if alive else 0,
+            best_streak=best,
+            streak_broken=not alive and current > 0,
+            days=[DayCount(date=day, messages=counts.get(day, 0)) for day in chart],
+            totals=Totals(
+                messages=totals_row[0],
+                voice_messages=totals_row[1],
+                words_spoken=totals_row[2],
+                seconds_spoken=float(totals_row[3]),
+                average_score=average(totals_row[4], totals_row[5]),
+                active_days=totals_row[6],
+                saved_words=saved_words or 0,
+            ),
+        )
