@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from openai import AsyncOpenAI
 from pydantic import ValidationError
@@ -26,12 +29,20 @@ from bot.ai import create_openai
 from bot.ai.honzik import Honzik
 from bot.ai.speech import Voice, Whisper
 from bot.cache import Cache, create_cache, keys_for
+from bot.cache.admin import CounterSync
 from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
+from bot.logs import setup_logging
+from bot.metrics import Metrics
 from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, UserContextMiddleware
+from bot.middlewares.isolation import SharedEventIsolation
+from bot.middlewares.limits import RateLimitMiddleware
+from bot.middlewares.once import HandleOnceMiddleware
+from bot.middlewares.order import ChatOrderMiddleware
 from bot.middlewares.telegram_retry import RetryAfterMiddleware
+from bot.middlewares.timing import HandlerTimingMiddleware
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
 from bot.services.reset import ResetService
@@ -56,17 +67,21 @@ class Resources:
     cache: Cache
     openai: AsyncOpenAI
     inflight: InFlight
+    metrics: Metrics
 
     @classmethod
     def create(cls, config: Config) -> Resources:
         engine = create_engine(config.database_url)
+        cache = create_cache(config)
+        inflight = InFlight()
         return cls(
             config=config,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
-            cache=create_cache(config),
+            cache=cache,
             openai=create_openai(config),
-            inflight=InFlight(),
+            inflight=inflight,
+            metrics=Metrics(cache.counters, inflight),
         )
 
     async def close(self) -> None:
@@ -77,10 +92,15 @@ class Resources:
 
 def build_dispatcher(resources: Resources) -> Dispatcher:
     """The dispatcher with its middleware chain and routers, ready to be fed updates."""
-    config, cache, client = resources.config, resources.cache, resources.openai
+    config, cache, client, metrics = (
+        resources.config,
+        resources.cache,
+        resources.openai,
+        resources.metrics,
+    )
     keys = keys_for(config)
     users = UserService(cache, keys)
-    honzik = Honzik(client, cache, keys, config.openai_model, config.openai_temperature)
+    honzik = Honzik(client, cache, keys, metrics, config.openai_model, config.openai_temperature)
     conversation = ConversationService(
         cache,
         keys,
@@ -88,13 +108,15 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         window_minutes=config.conversation_window_minutes,
         history_limit=config.history_messages,
         default_zone=config.zone,
+        daily_limit=config.daily_ai_messages,
     )
     voices = {
         Character.HONZIK: config.tts_voice_honzik,
         Character.NOVAKOVA: config.tts_voice_novakova,
     }
-    # Per-chat isolation keeps one learner's updates in order while learners run in parallel.
-    dp = Dispatcher(events_isolation=SimpleEventIsolation())
+    # Chat ordering is done by ChatOrderMiddleware below, after the update is counted in flight
+    # and claimed, so a duplicate never waits for the lock and shutdown sees waiting updates.
+    dp = Dispatcher(events_isolation=DisabledEventIsolation())
     dp.workflow_data.update(
         config=config,
         cache=cache,
@@ -103,12 +125,19 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         stats=StatsService(cache, keys, config.zone),
         words=WordsService(cache, keys, config.zone),
         reset=ResetService(cache, keys, config.history_messages, config.zone),
-        whisper=Whisper(client, cache, keys, config.whisper_model),
-        voice=Voice(client, cache, keys, config.tts_model, voices),
+        whisper=Whisper(client, cache, keys, metrics, config.whisper_model),
+        voice=Voice(client, cache, keys, metrics, config.tts_model, voices),
+        counter_sync=CounterSync(cache, cache.counters),
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
+    dp.update.outer_middleware(HandleOnceMiddleware(cache))
+    dp.update.outer_middleware(ChatOrderMiddleware(SharedEventIsolation(cache)))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
     dp.update.outer_middleware(UserContextMiddleware(users))
+    dp.message.outer_middleware(RateLimitMiddleware(cache, config.rate_limit_per_minute))
+    timing = HandlerTimingMiddleware(metrics)
+    for observer in (dp.message, dp.edited_message, dp.callback_query):
+        observer.middleware(timing)
     dp.include_routers(*handlers.routers())
     return dp
 
@@ -129,24 +158,39 @@ async def publish_commands(bot: Bot) -> None:
 
 
 async def run(config: Config) -> None:
-    """Migrate, start `/health`, poll Telegram until SIGTERM, then drain and close."""
+    """Migrate, serve HTTP, take updates until SIGTERM, then drain and close."""
     resources = Resources.create(config)
     bot = create_bot(config)
     runner: web.AppRunner | None = None
+    sync: asyncio.Task[None] | None = None
     try:
         if config.auto_migrate:
             await migrate.upgrade(resources.engine)
         dp = build_dispatcher(resources)
         health = HealthService(resources.engine, resources.cache, config.environment)
-        runner = await start_web(create_web_app(health), config.port)
-        log.info(
-            "health endpoint on port %s, redis %s", config.port, await resources.cache.health()
-        )
+        app = create_web_app(health, resources.metrics)
+        if config.webhook_url:
+            secret = config.webhook_secret.get_secret_value() if config.webhook_secret else None
+            SimpleRequestHandler(dp, bot, secret_token=secret).register(
+                app, path=urlsplit(config.webhook_url).path or "/"
+            )
+        runner = await start_web(app, config.port)
+        redis_state = await resources.cache.health()
+        log.info("http on port %s, redis %s", config.port, redis_state)
         await publish_commands(bot)
-        await bot.delete_webhook(drop_pending_updates=False)
-        dp.shutdown.register(_drain)
-        await dp.start_polling(bot, close_bot_session=False, inflight=resources.inflight)
+        counter_sync: CounterSync = dp["counter_sync"]
+        sync = asyncio.create_task(counter_sync.run_forever())
+        if config.webhook_url:
+            await _serve_webhook(dp, bot, runner, resources.inflight, config)
+            runner = None
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            dp.shutdown.register(_drain)
+            await dp.start_polling(bot, close_bot_session=False, inflight=resources.inflight)
+        await counter_sync.push()
     finally:
+        if sync is not None:
+            sync.cancel()
         if runner is not None:
             await runner.cleanup()
         await bot.session.close()
@@ -154,23 +198,47 @@ async def run(config: Config) -> None:
         log.info("stopped")
 
 
-async def _drain(bot: Bot, inflight: InFlight) -> None:
-    """Finish the updates in flight, then confirm them so a restart does not replay them."""
+async def _serve_webhook(
+    dp: Dispatcher, bot: Bot, runner: web.AppRunner, inflight: InFlight, config: Config
+) -> None:
+    """Register the webhook and serve until SIGTERM; then stop accepting and drain.
+
+    The webhook is left registered on exit, so Telegram keeps pending updates for the next
+    replica instead of dropping them.
+    """
+    assert config.webhook_url is not None and config.webhook_secret is not None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await bot.set_webhook(
+        config.webhook_url,
+        secret_token=config.webhook_secret.get_secret_value(),
+        allowed_updates=dp.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
+    await dp.emit_startup(bot=bot, **dp.workflow_data)
+    log.info("webhook mode: serving %s", urlsplit(config.webhook_url).path)
+    await stop.wait()
+    log.info("stopping: no new updates, finishing %s in flight", inflight.count)
+    await runner.cleanup()
+    await _finish_in_flight(inflight)
+    await dp.emit_shutdown(bot=bot, **dp.workflow_data)
+
+
+async def _finish_in_flight(inflight: InFlight) -> None:
     try:
         async with asyncio.timeout(DRAIN_TIMEOUT):
             await inflight.idle()
     except TimeoutError:
         log.warning("stopping with %s updates still in flight", inflight.count)
+
+
+async def _drain(bot: Bot, inflight: InFlight) -> None:
+    """Polling: finish the updates in flight, then confirm them so a restart skips them."""
+    await _finish_in_flight(inflight)
     if inflight.last_update_id is not None:
         await bot.get_updates(offset=inflight.last_update_id + 1, timeout=0, limit=1)
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def main() -> None:
@@ -187,7 +255,10 @@ def main() -> None:
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         sys.exit(f"Invalid configuration: {problems}")
-    if config.webhook_url:
-        sys.exit("WEBHOOK_URL is set, but this version runs with long polling only: unset it.")
-    setup_logging(config.log_level)
+    if config.webhook_url and config.webhook_secret is None:
+        sys.exit(
+            "WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a random secret "
+            "(letters, digits, _ and -) so only Telegram can post updates."
+        )
+    setup_logging(config.log_level, config.environment)
     asyncio.run(run(config))

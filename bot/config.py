@@ -5,6 +5,7 @@ Every variable here is documented in `.env.example`; the names are a contract wi
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,6 +78,13 @@ class Config(DatabaseConfig):
     auto_migrate: bool = True
     port: int = Field(default=8000, gt=0, lt=65536)
     webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    rate_limit_per_minute: int = Field(default=20, ge=0)
+    daily_ai_messages: int = Field(default=0, ge=0)
+    price_honzik_call: float = Field(default=0.0006, ge=0)
+    price_whisper_call: float = Field(default=0.003, ge=0)
+    price_tts_call: float = Field(default=0.0015, ge=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -100,6 +108,15 @@ class Config(DatabaseConfig):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _telegram_secret(cls, value: object) -> object:
+        if value == "":
+            return None
+        if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("use 1-256 letters, digits, _ or -")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

@@ -254,3 +254,16 @@ def when(day: dt.date | None, today: dt.date) -> str:
     if day == today + dt.timedelta(days=1):
         return TOMORROW
     return f"{day.day}.{day.month}."
+
+
+ADMIN_ONLY = "Promiň, tohle je jen pro správce bota. 🙂"
+FLUSH_USAGE = "Použití: /cache_flush [{families}]"
+FLUSHED = "🧹 Smazáno klíčů v cache: {count} ({families})."
+REDIS_DOWN = "Redis teď není dostupný, cache nejde spravovat. Bot běží dál bez ní."
+CACHE_DISABLED = "Cache je vypnutá (CACHE_ENABLED=false)."
+CACHE_STATS_TITLE = "📈 Cache (všechny repliky od startu)"
+CACHE_STATS_FAMILY = "{family}: {hits} zásahů / {misses} minutí ({rate} %), klíčů: {keys}"
+CACHE_STATS_MEMORY = "Paměť Redis: {memory}"
+CACHE_STATS_SAVED = "Ušetřená volání OpenAI: {calls} ≈ ${dollars:.2f}"
+RATE_LIMITED = "Pomalu, pomalu! 🐢 Posíláš moc zpráv najednou. Zkus to prosím za minutku."
+DAILY_LIMIT = "Pro dnešek jsme si toho řekli hodně! 😊 Pokračujeme zítra."

@@ -25,6 +25,7 @@ from bot.cache import Cache
 from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.metrics import Metrics
 from bot.middlewares import InFlight
 from tests.support.recording import RecordingSession
 
@@ -81,13 +82,15 @@ def cache(fake_redis: FakeAsyncRedis) -> Cache:
 
 
 def make_resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resources:
+    inflight = InFlight()
     return Resources(
         config=config,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
         cache=cache,
         openai=create_openai(config),
-        inflight=InFlight(),
+        inflight=inflight,
+        metrics=Metrics(cache.counters, inflight),
     )
 
 

@@ -81,7 +81,7 @@ def profile(telegram_id: int = 1, username: str | None = "anna") -> Profile:
 
 
 async def test_miss_then_hit_is_counted_per_family(cache: Cache) -> None:
-    user_key, stats_key = KEYS.profile(1), KEYS.progress(1)
+    user_key, stats_key = KEYS.profile(1), KEYS.progress(1, 86400)
     load, calls = counting_loader({"a": 1})
 
     assert await cache.fetch(user_key, dict[str, int], load) == {"a": 1}
@@ -207,7 +207,7 @@ async def test_put_overwrites_and_delete_removes(cache: Cache, fake_redis: FakeA
 
 
 async def test_none_from_the_loader_is_not_cached(cache: Cache, fake_redis: FakeAsyncRedis) -> None:
-    key = KEYS.progress(13)
+    key = KEYS.progress(13, 86400)
     load, calls = counting_loader(None)
     assert await cache.fetch(key, dict[str, int] | None, load) is None
     assert await cache.fetch(key, dict[str, int] | None, load) is None
@@ -453,7 +453,7 @@ async def test_cool_down_expires_and_redis_is_retried(monkeypatch: pytest.Monkey
     server = FakeServer()
     redis = CountingRedis(server=server)
     cache = Cache(redis, cooldown=1.0)
-    key = KEYS.progress(22)
+    key = KEYS.progress(22, 86400)
     load, _ = counting_loader(7)
     try:
         server.connected = False
@@ -554,7 +554,7 @@ async def test_prefix_is_applied_to_every_key() -> None:
     try:
         await cache.fetch(key, str, load, shared=True)
         await cache.fetch_many([KEYS.settings(41), KEYS.history(41, 6)], [str, str], _pair)
-        await cache.put(KEYS.words_due(41), ["x"], list[str])
+        await cache.put(KEYS.words_due(41, 86400), ["x"], list[str])
         assert seen_during_load == [b"staging:user:41:profile:lock"]
         assert sorted(await redis.keys("*")) == [
             b"staging:user:41:history:6",
@@ -583,7 +583,7 @@ async def test_disabled_cache_loads_every_time() -> None:
     assert cache.enabled is False
     assert await cache.fetch(KEYS.profile(51), str, load) == "v"
     assert await cache.fetch(KEYS.profile(51), str, load, shared=True) == "v"
-    assert await cache.fetch_many([KEYS.settings(51), KEYS.progress(51)], [str, str], _pair) == [
+    assert await cache.fetch_many([KEYS.settings(51), KEYS.progress(51, 86400)], [str, str], _pair) == [
         "p",
         "s",
     ]

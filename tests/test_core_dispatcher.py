@@ -159,7 +159,7 @@ async def test_bots_are_ignored(feed: Any, recorder: RecordingSession, engine: A
         assert await session.scalar(select(User).where(User.telegram_id == 507)) is None
 
 
-async def test_warm_context_runs_no_sql_and_one_redis_round_trip(
+async def test_warm_update_runs_no_sql_and_a_fixed_set_of_redis_round_trips(
     feed: Any, recorder: RecordingSession, engine: AsyncEngine, cache: Cache
 ) -> None:
     anna = updates.learner(508)
@@ -167,20 +167,27 @@ async def test_warm_context_runs_no_sql_and_one_redis_round_trip(
 
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    calls: list[tuple[Any, ...]] = []
+    calls: list[str] = []
     assert cache.redis is not None
-    original = cache.redis.execute_command
+    original_command, original_pipeline = cache.redis.execute_command, cache.redis.pipeline
 
     async def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        return await original(*args, **kwargs)
+        calls.append(str(args[0]))
+        return await original_command(*args, **kwargs)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        calls.append("PIPELINE")
+        return original_pipeline(*args, **kwargs)
 
     cache.redis.execute_command = counting  # type: ignore[method-assign]
+    cache.redis.pipeline = pipeline  # type: ignore[method-assign]
     await feed(updates.message("/help", user=anna))
 
     assert sent_texts(recorder)[-1] == texts.HELP
     assert statements == []
-    assert [call[0] for call in calls] == ["MGET"]
+    # claim the update, take the chat lock, the learner context in one MGET, count the rate
+    # limit, release the chat lock
+    assert calls == ["SET", "SET", "MGET", "PIPELINE", "EVALSHA"]
 
 
 async def test_cache_disabled_writes_nothing(

@@ -19,6 +19,7 @@ from bot.ai.prompt import PROMPT_VERSION, Turn, build_messages
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
 from bot.domain import LearnerSettings, Level, NativeLanguage
+from bot.metrics import Metrics
 
 SCHEMA = HonzikReply.model_json_schema()
 
@@ -35,9 +36,16 @@ def request_digest(request: dict[str, Any]) -> str:
 
 class Honzik:
     def __init__(
-        self, client: AsyncOpenAI, cache: Cache, keys: Keys, model: str, temperature: float
+        self,
+        client: AsyncOpenAI,
+        cache: Cache,
+        keys: Keys,
+        metrics: Metrics,
+        model: str,
+        temperature: float,
     ) -> None:
         self.client = client
+        self.metrics = metrics
         self.cache = cache
         self.keys = keys
         self.model = model
@@ -60,9 +68,10 @@ class Honzik:
 
         async def ask() -> HonzikReply:
             try:
-                completion = await self.client.chat.completions.parse(
-                    response_format=HonzikReply, **request
-                )
+                async with self.metrics.openai("chat"):
+                    completion = await self.client.chat.completions.parse(
+                        response_format=HonzikReply, **request
+                    )
             except openai.OpenAIError as exc:
                 raise upstream_failure(exc) from exc
             parsed = completion.choices[0].message.parsed

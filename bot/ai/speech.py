@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from bot.ai import upstream_failure
 from bot.cache import Cache, Keys
 from bot.domain import Character, VoiceSpeed
+from bot.metrics import Metrics
 
 SPEEDS = {
     VoiceSpeed.VERY_SLOW: 0.7,
@@ -40,8 +41,11 @@ class Speech(BaseModel):
 
 
 class Whisper:
-    def __init__(self, client: AsyncOpenAI, cache: Cache, keys: Keys, model: str) -> None:
+    def __init__(
+        self, client: AsyncOpenAI, cache: Cache, keys: Keys, metrics: Metrics, model: str
+    ) -> None:
         self.client = client
+        self.metrics = metrics
         self.cache = cache
         self.keys = keys
         self.model = model
@@ -51,9 +55,10 @@ class Whisper:
 
         async def call() -> Transcript:
             try:
-                result = await self.client.audio.transcriptions.create(
-                    file=("voice.ogg", audio, "audio/ogg"), model=self.model, language="cs"
-                )
+                async with self.metrics.openai("transcriptions"):
+                    result = await self.client.audio.transcriptions.create(
+                        file=("voice.ogg", audio, "audio/ogg"), model=self.model, language="cs"
+                    )
             except openai.OpenAIError as exc:
                 raise upstream_failure(exc) from exc
             return Transcript(text=result.text.strip())
@@ -69,10 +74,12 @@ class Voice:
         client: AsyncOpenAI,
         cache: Cache,
         keys: Keys,
+        metrics: Metrics,
         model: str,
         voices: dict[Character, str],
     ) -> None:
         self.client = client
+        self.metrics = metrics
         self.cache = cache
         self.keys = keys
         self.model = model
@@ -97,13 +104,14 @@ class Voice:
 
         async def call() -> Speech:
             try:
-                response = await self.client.audio.speech.create(
-                    model=self.model,
-                    voice=voice,
-                    input=text,
-                    response_format=TTS_FORMAT,
-                    speed=rate,
-                )
+                async with self.metrics.openai("speech"):
+                    response = await self.client.audio.speech.create(
+                        model=self.model,
+                        voice=voice,
+                        input=text,
+                        response_format=TTS_FORMAT,
+                        speed=rate,
+                    )
             except openai.OpenAIError as exc:
                 raise upstream_failure(exc) from exc
             return Speech(audio_b64=base64.b64encode(response.content).decode())

@@ -108,6 +108,17 @@ class Cache:
     def enabled(self) -> bool:
         return self.redis is not None
 
+    @property
+    def available(self) -> bool:
+        """Enabled and not in a cool-down after an error."""
+        return self._usable()
+
+    async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T | None:
+        """One raw Redis operation under the same fail-open rules; None if it could not run."""
+        if not self._usable():
+            return None
+        return await self._guard(call(self._client()))
+
     def full(self, key: Key | str) -> str:
         return self.prefix + (key.name if isinstance(key, Key) else key)
 

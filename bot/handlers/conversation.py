@@ -51,6 +51,9 @@ async def on_voice(
     if (media.file_size or 0) > TELEGRAM_DOWNLOAD_LIMIT:
         await message.answer(texts.VOICE_TOO_BIG)
         return
+    if not await conversation.within_budget(profile, settings):
+        await message.answer(texts.DAILY_LIMIT)
+        return
     said = Said(
         text="",
         kind=MessageKind.VOICE,
@@ -91,6 +94,9 @@ async def on_text(
         return
     if not LETTER.search(text):
         await message.answer(texts.NO_WORDS)
+        return
+    if not await conversation.within_budget(profile, settings):
+        await message.answer(texts.DAILY_LIMIT)
         return
     said = Said(text=text, telegram_message_id=message.message_id)
     outcome = await conversation.respond(session, profile, settings, said)

@@ -9,6 +9,8 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
+from bot import logs
+
 
 class InFlight:
     """Updates in progress and the newest update id seen."""
@@ -46,6 +48,9 @@ class InFlightMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
+        user = data.get("event_from_user")
+        logs.update_id.set(event.update_id)
+        logs.telegram_id.set(user.id if user else None)
         self.inflight.enter(event.update_id)
         try:
             return await handler(event, data)

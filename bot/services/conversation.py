@@ -21,6 +21,7 @@ from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
 from bot.db.models import Message, MessageKind, MessageRole, User
 from bot.domain import LearnerSettings, Profile
+from bot.middlewares.limits import within_daily_budget
 from bot.services import days
 from bot.services.activity import Activity, record_activity, save_words
 
@@ -60,13 +61,20 @@ class ConversationService:
         window_minutes: int,
         history_limit: int,
         default_zone: ZoneInfo,
+        daily_limit: int = 0,
     ) -> None:
+        self.daily_limit = daily_limit
         self.cache = cache
         self.keys = keys
         self.honzik = honzik
         self.window = dt.timedelta(minutes=window_minutes)
         self.limit = history_limit
         self.default_zone = default_zone
+
+    async def within_budget(self, profile: Profile, settings: LearnerSettings) -> bool:
+        """DAILY_AI_MESSAGES: whether this learner may have one more AI answer today."""
+        today, _ = days.learner_today(settings, self.default_zone)
+        return await within_daily_budget(self.cache, profile.telegram_id, today, self.daily_limit)
 
     async def respond(
         self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
@@ -103,7 +111,7 @@ class ConversationService:
                 select(User.conversation_started_at).where(User.id == profile.id)
             )
             if started is not None:
-                cutoff = max(cutoff, started)
+                cutoff = max(cutoff, _aware(started))
             rows = await session.scalars(
                 select(Message)
                 .where(Message.user_id == profile.id, Message.created_at >= cutoff)

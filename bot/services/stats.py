@@ -164,7 +164,7 @@ class StatsService:
                 DailyStats.user_id == user_id, DailyStats.date >= first
             )
         )
-        counts = {day: messages for day, messages in rows.tuples()}
+        counts = {day: messages for day, messages in rows}
         chart = [first + dt.timedelta(days=offset) for offset in range(CHART_DAYS)]
         return Progress(
             current_streak=current if alive else 0,

@@ -1,12 +1,15 @@
-"""The aiohttp application: `/health` now, more endpoints by feature."""
+"""The aiohttp application: `/health`, `/metrics`, and the webhook when it is on."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.metrics import Metrics
 from bot.services.health import HealthService
 
 HEALTH = web.AppKey("health", HealthService)
+METRICS = web.AppKey("metrics", Metrics)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -14,10 +17,17 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def create_web_app(health_service: HealthService) -> web.Application:
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_web_app(health_service: HealthService, metrics_registry: Metrics) -> web.Application:
     app = web.Application()
     app[HEALTH] = health_service
+    app[METRICS] = metrics_registry
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -113,7 +113,9 @@ async def test_ttls_follow_the_configuration(
     async def load() -> list[Any]:
         return [1, 2, 3]
 
-    await cache.fetch_many([keys.profile(2), keys.progress(2), keys.whisper("x")], [int] * 3, load)
+    far_from_midnight = 86400
+    entries = [keys.profile(2), keys.progress(2, far_from_midnight), keys.whisper("x")]
+    await cache.fetch_many(entries, [int] * 3, load)
     await cache.put(keys.settings(2), 4, int)
 
     assert 110 <= await real_redis.ttl(f"{prefix}user:2:profile") <= 120
