@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.handlers import (
+    admin,
     conversation,
     errors,
     fallback,
@@ -21,6 +22,7 @@ def routers() -> list[Router]:
     return [
         errors.create_router(),
         start.create_router(),
+        admin.create_router(),
         settings.create_router(),
         help.create_router(),
         progress.create_router(),
