@@ -31,8 +31,13 @@ def create_openai(config: Config) -> AsyncOpenAI:
     )
 
 
-def upstream_failure(exc: openai.OpenAIError) -> Exception:
-    """Map the client's errors onto the two things the conversation cares about."""
-    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+def upstream_failure(exc: Exception, *, audio_input: bool = False) -> Exception:
+    """Map the client's errors onto the two things the conversation cares about.
+
+    Only for audio the learner sent does a 400/422 mean "this is not a recording we can
+    read"; anywhere else any failure just means "ask again in a moment".
+    """
+    rejected = isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError)
+    if audio_input and rejected:
         return UnreadableAudio(str(exc))
     return UpstreamError(type(exc).__name__)

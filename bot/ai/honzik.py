@@ -13,8 +13,9 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from pydantic import ValidationError
 
-from bot.ai import upstream_failure
+from bot.ai import UpstreamError, upstream_failure
 from bot.ai.prompt import PROMPT_VERSION, Turn, build_messages
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
@@ -72,11 +73,12 @@ class Honzik:
                     completion = await self.client.chat.completions.parse(
                         response_format=HonzikReply, **request
                     )
-            except openai.OpenAIError as exc:
+            except (openai.OpenAIError, ValidationError) as exc:
+                # ValidationError: an answer that does not fit the schema is no answer.
                 raise upstream_failure(exc) from exc
             parsed = completion.choices[0].message.parsed
             if parsed is None:
-                raise upstream_failure(openai.OpenAIError("the model refused to answer"))
+                raise UpstreamError("the model refused to answer")
             return parsed
 
         key = self.keys.honzik(request_digest(request))

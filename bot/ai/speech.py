@@ -60,7 +60,7 @@ class Whisper:
                         file=("voice.ogg", audio, "audio/ogg"), model=self.model, language="cs"
                     )
             except openai.OpenAIError as exc:
-                raise upstream_failure(exc) from exc
+                raise upstream_failure(exc, audio_input=True) from exc
             return Transcript(text=result.text.strip())
 
         key = self.keys.whisper(hashlib.sha256(audio).hexdigest())

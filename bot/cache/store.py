@@ -220,7 +220,13 @@ class Cache:
         if shared and self._usable():
             px = int(self._lock_ttl * 1000)
             locked = await self._guard(self._client().set(lock_name, token, nx=True, px=px)) is True
-            if not locked and self._usable():
+            if locked:
+                # The previous owner may have filled the value just before we took the lock.
+                again = await self._read(keys, kinds, None)
+                if again.complete:
+                    await self._guard(self._client().eval(_RELEASE, 1, lock_name, token))
+                    return again.values
+            elif self._usable():
                 waited = await self._wait_for_owner(keys, kinds, lock_name)
                 if waited is not None:
                     return waited

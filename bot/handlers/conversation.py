@@ -128,18 +128,18 @@ async def _reply(
         return
     try:
         spoken = await voice.speak(reply.reply, settings.character, settings.voice_speed)
+        if spoken.file_id is not None:
+            try:
+                await bot.send_voice(message.chat.id, spoken.file_id)
+                return
+            except TelegramBadRequest:
+                log.warning("cached voice file id rejected; uploading again")
+                spoken = await voice.speak(
+                    reply.reply, settings.character, settings.voice_speed, refresh=True
+                )
     except UpstreamError as exc:
         log.warning("tts unavailable, text only: %s", exc)
         return
-    if spoken.file_id is not None:
-        try:
-            await bot.send_voice(message.chat.id, spoken.file_id)
-            return
-        except TelegramBadRequest:
-            log.warning("cached voice file id rejected; uploading again")
-            spoken = await voice.speak(
-                reply.reply, settings.character, settings.voice_speed, refresh=True
-            )
     sent = await bot.send_voice(
         message.chat.id, BufferedInputFile(spoken.audio, filename="honzik.ogg")
     )
