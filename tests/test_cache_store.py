@@ -583,7 +583,9 @@ async def test_disabled_cache_loads_every_time() -> None:
     assert cache.enabled is False
     assert await cache.fetch(KEYS.profile(51), str, load) == "v"
     assert await cache.fetch(KEYS.profile(51), str, load, shared=True) == "v"
-    assert await cache.fetch_many([KEYS.settings(51), KEYS.progress(51, 86400)], [str, str], _pair) == [
+    assert await cache.fetch_many(
+        [KEYS.settings(51), KEYS.progress(51, 86400)], [str, str], _pair
+    ) == [
         "p",
         "s",
     ]

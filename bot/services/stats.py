@@ -66,7 +66,7 @@ class StatsReport(BaseModel):
 
 
 def average(score_sum: int | None, scored: int | None) -> float | None:
-    return round(score_sum / scored, 1) if score_sum and scored else None
+    return round((score_sum or 0) / scored, 1) if scored else None
 
 
 class StatsService:

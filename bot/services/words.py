@@ -179,11 +179,14 @@ class WordsService:
         word_id: int,
         grade: Grade,
     ) -> bool:
-        """Reschedule one card; False when the card is not the learner's (stale or forged)."""
+        """Reschedule one due card; False for a card that is not the learner's or not due
+        (a forged button, or an old one pressed again)."""
         row = await session.get(SavedWord, word_id)
         if row is None or row.user_id != profile.id:
             return False
         today, _ = days.learner_today(settings, self.default_zone)
+        if row.next_review is not None and row.next_review > today:
+            return False
         plan = schedule(row.ease_factor, row.interval_days, row.repetitions, grade, today)
         row.ease_factor = plan.ease_factor
         row.interval_days = plan.interval_days
