@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,7 +20,6 @@ from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from openai import AsyncOpenAI
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import handlers, texts
@@ -34,7 +32,6 @@ from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
-from bot.logs import setup_logging
 from bot.metrics import Metrics
 from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, UserContextMiddleware
 from bot.middlewares.isolation import SharedEventIsolation
@@ -239,26 +236,3 @@ async def _drain(bot: Bot, inflight: InFlight) -> None:
     await _finish_in_flight(inflight)
     if inflight.last_update_id is not None:
         await bot.get_updates(offset=inflight.last_update_id + 1, timeout=0, limit=1)
-
-
-def main() -> None:
-    try:
-        config = Config()
-    except ValidationError as exc:
-        missing = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "missing"]
-        if "bot_token" in missing:
-            sys.exit(
-                "BOT_TOKEN is not set: create a bot with @BotFather in Telegram "
-                "(https://t.me/BotFather) and put its token in .env or the environment."
-            )
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        sys.exit(f"Invalid configuration: {problems}")
-    if config.webhook_url and config.webhook_secret is None:
-        sys.exit(
-            "WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a random secret "
-            "(letters, digits, _ and -) so only Telegram can post updates."
-        )
-    setup_logging(config.log_level, config.environment)
-    asyncio.run(run(config))

@@ -10,6 +10,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./mluv.db"
@@ -85,6 +86,22 @@ class Config(DatabaseConfig):
     price_honzik_call: float = Field(default=0.0006, ge=0)
     price_whisper_call: float = Field(default=0.003, ge=0)
     price_tts_call: float = Field(default=0.0015, ge=0)
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token_given(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise PydanticCustomError("missing", "BOT_TOKEN is empty")
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        # The shape Telegram issues: "<bot id>:<secret>"; checked here so the error names it.
+        bot_id, _, secret = value.get_secret_value().partition(":")
+        if not bot_id.isdigit() or not secret or any(c.isspace() for c in secret):
+            raise ValueError("this does not look like a token from @BotFather (123456:ABC...)")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
