@@ -5,7 +5,9 @@ from __future__ import annotations
 import openai
 from openai import AsyncOpenAI
 
+from bot.cache import Cache, Keys
 from bot.config import Config
+from bot.metrics import Metrics
 
 
 class UpstreamError(Exception):
@@ -14,6 +16,19 @@ class UpstreamError(Exception):
 
 class UnreadableAudio(Exception):
     """OpenAI refused the audio itself (not a sound file, or empty)."""
+
+
+class OpenAIHelper:
+    """What every OpenAI-backed helper holds: the client, the cache, its keys and metrics."""
+
+    def __init__(
+        self, client: AsyncOpenAI, cache: Cache, keys: Keys, metrics: Metrics, model: str
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.keys = keys
+        self.metrics = metrics
+        self.model = model
 
 
 def create_openai(config: Config) -> AsyncOpenAI:

@@ -15,7 +15,7 @@ import openai
 from openai import AsyncOpenAI
 from pydantic import ValidationError
 
-from bot.ai import UpstreamError, upstream_failure
+from bot.ai import OpenAIHelper, UpstreamError, upstream_failure
 from bot.ai.prompt import PROMPT_VERSION, Turn, build_messages
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
@@ -35,7 +35,7 @@ def request_digest(request: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class Honzik:
+class Honzik(OpenAIHelper):
     def __init__(
         self,
         client: AsyncOpenAI,
@@ -45,11 +45,7 @@ class Honzik:
         model: str,
         temperature: float,
     ) -> None:
-        self.client = client
-        self.metrics = metrics
-        self.cache = cache
-        self.keys = keys
-        self.model = model
+        super().__init__(client, cache, keys, metrics, model)
         self.temperature = temperature
 
     async def answer(

@@ -11,7 +11,7 @@ import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel
 
-from bot.ai import upstream_failure
+from bot.ai import OpenAIHelper, upstream_failure
 from bot.cache import Cache, Keys
 from bot.domain import Character, VoiceSpeed
 from bot.metrics import Metrics
@@ -40,16 +40,7 @@ class Speech(BaseModel):
         return base64.b64decode(self.audio_b64 or "")
 
 
-class Whisper:
-    def __init__(
-        self, client: AsyncOpenAI, cache: Cache, keys: Keys, metrics: Metrics, model: str
-    ) -> None:
-        self.client = client
-        self.metrics = metrics
-        self.cache = cache
-        self.keys = keys
-        self.model = model
-
+class Whisper(OpenAIHelper):
     async def transcribe(self, audio: bytes) -> str:
         """The Czech transcript; the same bytes are transcribed once per TTL."""
 
@@ -68,7 +59,7 @@ class Whisper:
         return transcript.text
 
 
-class Voice:
+class Voice(OpenAIHelper):
     def __init__(
         self,
         client: AsyncOpenAI,
@@ -78,11 +69,7 @@ class Voice:
         model: str,
         voices: dict[Character, str],
     ) -> None:
-        self.client = client
-        self.metrics = metrics
-        self.cache = cache
-        self.keys = keys
-        self.model = model
+        super().__init__(client, cache, keys, metrics, model)
         self.voices = voices
 
     def _digest(self, text: str, speed: VoiceSpeed) -> tuple[str, float]:

@@ -10,10 +10,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.config import Config
 from bot.domain import LearnerSettings, Profile
 from bot.handlers.keyboards import ReviewCb, WordsPageCb, review_grades, review_show, words_pages
-from bot.services import days
 from bot.services.words import Grade, WordCard, WordsService, parse_pair
 
 PAGE_SIZE = 10
@@ -77,17 +75,16 @@ async def _next_card(
     session: AsyncSession,
     profile: Profile,
     settings: LearnerSettings,
-    config: Config,
     words: WordsService,
+    finished: str,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The next due card, or the end-of-session message saying when words are due again."""
+    """The next due card, or `finished` saying when words are due again."""
     due = await words.due(session, profile, settings)
     if due:
         card = due[0]
         return texts.REVIEW_CARD.format(word=card.word, left=len(due)), review_show(card.id)
-    today, _ = days.learner_today(settings, config.zone)
-    upcoming = await words.next_due_date(session, profile)
-    return texts.REVIEW_DONE.format(when=texts.when(upcoming, today)), None
+    upcoming, today = await words.upcoming(session, profile, settings)
+    return finished.format(when=texts.when(upcoming, today)), None
 
 
 async def review(
@@ -95,19 +92,12 @@ async def review(
     session: AsyncSession,
     profile: Profile,
     settings: LearnerSettings,
-    config: Config,
     words: WordsService,
 ) -> None:
     if not await words.all(session, profile):
         await message.answer(texts.WORDS_EMPTY)
         return
-    due = await words.due(session, profile, settings)
-    if not due:
-        today, _ = days.learner_today(settings, config.zone)
-        upcoming = await words.next_due_date(session, profile)
-        await message.answer(texts.REVIEW_NOTHING_DUE.format(when=texts.when(upcoming, today)))
-        return
-    text, markup = await _next_card(session, profile, settings, config, words)
+    text, markup = await _next_card(session, profile, settings, words, texts.REVIEW_NOTHING_DUE)
     await message.answer(text, reply_markup=markup)
 
 
@@ -117,7 +107,6 @@ async def review_button(
     session: AsyncSession,
     profile: Profile,
     settings: LearnerSettings,
-    config: Config,
     words: WordsService,
 ) -> None:
     """Reveal or grade a card. Someone else's, deleted or forged cards get a short alert."""
@@ -141,7 +130,7 @@ async def review_button(
         return
     await query.answer()
     if message is not None:
-        text, markup = await _next_card(session, profile, settings, config, words)
+        text, markup = await _next_card(session, profile, settings, words, texts.REVIEW_DONE)
         await message.edit_text(text, reply_markup=markup)
 
 

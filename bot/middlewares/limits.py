@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -17,6 +16,7 @@ from redis.asyncio import Redis
 
 from bot import texts
 from bot.cache import Cache
+from bot.middlewares.base import Handler
 
 
 async def count_in_window(cache: Cache, name: str, seconds: int) -> int | None:
@@ -41,7 +41,7 @@ class RateLimitMiddleware(BaseMiddleware):
 
     async def __call__(
         self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        handler: Handler,
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:

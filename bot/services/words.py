@@ -134,13 +134,18 @@ class WordsService:
             version=self.keys.words_version(profile.id),
         )
 
-    async def next_due_date(self, session: AsyncSession, profile: Profile) -> dt.date | None:
-        return await session.scalar(
+    async def upcoming(
+        self, session: AsyncSession, profile: Profile, settings: LearnerSettings
+    ) -> tuple[dt.date | None, dt.date]:
+        """When the learner's next word is due, and the learner's today to compare with."""
+        today, _ = days.learner_today(settings, self.default_zone)
+        first = await session.scalar(
             select(SavedWord.next_review)
             .where(SavedWord.user_id == profile.id)
             .order_by(SavedWord.next_review)
             .limit(1)
         )
+        return first, today
 
     async def save(
         self,

@@ -191,7 +191,7 @@ async def test_words_on_postgres_skip_duplicates_and_reschedule(
             assert await words.grade(session, profile, settings, due[0].id, Grade.GOOD)
         async with sessions() as session:
             assert [c.word for c in await words.due(session, profile, settings)] == ["voda"]
-            upcoming = await words.next_due_date(session, profile)
+            upcoming, _ = await words.upcoming(session, profile, settings)
         assert upcoming == TODAY
 
 
