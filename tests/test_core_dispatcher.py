@@ -187,7 +187,7 @@ async def test_warm_update_runs_no_sql_and_a_fixed_set_of_redis_round_trips(
     assert statements == []
     # claim the update, take the chat lock, the learner context in one MGET, count the rate
     # limit, release the chat lock
-    assert calls == ["SET", "SET", "MGET", "PIPELINE", "EVALSHA"]
+    assert calls == ["SET", "SET", "MGET", "PIPELINE", "EVAL"]
 
 
 async def test_cache_disabled_writes_nothing(

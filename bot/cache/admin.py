@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SCAN_BATCH = 500
 SHARED_COUNTERS = "metrics:cache"  # a hash outside the flushable families
+SHARED_COUNTERS_TTL = 30 * 86400  # renewed on every push; gone a month after the last replica
 SYNC_SECONDS = 5.0
 
 
@@ -84,6 +85,7 @@ class CounterSync:
                 pipe.hincrby(name, f"{family.value}:hits", count)
             for family, count in misses.items():
                 pipe.hincrby(name, f"{family.value}:misses", count)
+            pipe.expire(name, SHARED_COUNTERS_TTL)
             await pipe.execute()
             return True
 

@@ -19,7 +19,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
@@ -36,9 +36,13 @@ RedisHealth = Literal["healthy", "unavailable", "disabled"]
 
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
-# Release a single-flight lock only if we still own it.
+# Release, or extend, a lock only if we still own it.
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+_EXTEND = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
 
 
@@ -67,6 +71,27 @@ class _Read:
     @property
     def complete(self) -> bool:
         return all(value is not None for value in self.values)
+
+
+@dataclass(slots=True)
+class _Repairs:
+    """Writes that could not reach Redis, redone on the first successful call after it returns.
+
+    Without this, a value written over (or a version bumped) while Redis was unreachable would
+    leave the old entry valid in Redis for the rest of its TTL once Redis came back with its data.
+    """
+
+    unlink: set[str] = field(default_factory=set)
+    bump: dict[str, int] = field(default_factory=dict)
+    release: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.unlink or self.bump or self.release)
+
+    def merge(self, other: _Repairs) -> None:
+        self.unlink |= other.unlink
+        self.bump.update(other.bump)
+        self.release.update(other.release)
 
 
 class CacheCounters:
@@ -102,6 +127,7 @@ class Cache:
         self._lock_ttl = lock_ttl
         self._poll = poll_interval
         self._down_until = 0.0
+        self._repairs = _Repairs()
         self._inflight: dict[tuple[str, ...], asyncio.Future[list[Any]]] = {}
 
     @property
@@ -218,13 +244,12 @@ class Cache:
         token = secrets.token_hex(8)
         locked = False
         if shared and self._usable():
-            px = int(self._lock_ttl * 1000)
-            locked = await self._guard(self._client().set(lock_name, token, nx=True, px=px)) is True
+            locked = await self.acquire_lock(lock_name, token, self._lock_ttl) is True
             if locked:
                 # The previous owner may have filled the value just before we took the lock.
                 again = await self._read(keys, kinds, None)
                 if again.complete:
-                    await self._guard(self._client().eval(_RELEASE, 1, lock_name, token))
+                    await self.release_lock(lock_name, token)
                     return again.values
             elif self._usable():
                 waited = await self._wait_for_owner(keys, kinds, lock_name)
@@ -236,7 +261,7 @@ class Cache:
             return values
         finally:
             if locked:
-                await self._guard(self._client().eval(_RELEASE, 1, lock_name, token))
+                await self.release_lock(lock_name, token)
 
     async def _wait_for_owner(
         self, keys: Sequence[Key], kinds: Sequence[Any], lock_name: str
@@ -267,17 +292,41 @@ class Cache:
         await self.put_many([(key, value, kind)])
 
     async def put_many(self, entries: Sequence[tuple[Key, Any, Any]]) -> None:
-        if not self._usable() or not entries:
+        if self.redis is None or not entries:
             return
-        pipe = self._client().pipeline(transaction=False)
-        for key, value, kind in entries:
-            pipe.set(self.full(key), _adapter(kind).dump_json(value), ex=max(1, key.ttl))
-        await self._guard(pipe.execute())
+        if self._usable():
+            pipe = self._client().pipeline(transaction=False)
+            for key, value, kind in entries:
+                pipe.set(self.full(key), _adapter(kind).dump_json(value), ex=max(1, key.ttl))
+            if await self._guard(pipe.execute()) is not None:
+                return
+        self._repairs.unlink.update(self.full(key) for key, _, _ in entries)
 
     async def delete(self, *keys: Key | str) -> None:
-        if not self._usable() or not keys:
+        if self.redis is None or not keys:
             return
-        await self._guard(self._client().unlink(*(self.full(key) for key in keys)))
+        names = [self.full(key) for key in keys]
+        if self._usable() and await self._guard(self._client().unlink(*names)) is not None:
+            return
+        self._repairs.unlink.update(names)
+
+    async def acquire_lock(self, name: str, token: str, ttl: float) -> bool | None:
+        """SET NX PX: True if taken, False if someone holds it, None if Redis failed."""
+
+        async def take(redis: Redis) -> bool:
+            return bool(await redis.set(name, token, nx=True, px=int(ttl * 1000)))
+
+        return await self.run(take)
+
+    async def extend_lock(self, name: str, token: str, ttl: float) -> None:
+        await self.run(lambda redis: redis.eval(_EXTEND, 1, name, token, int(ttl * 1000)))
+
+    async def release_lock(self, name: str, token: str) -> None:
+        """Release a lock we own; if Redis cannot be reached, release it once it returns."""
+        if self.redis is None:
+            return
+        if await self.run(lambda redis: redis.eval(_RELEASE, 1, name, token)) is None:
+            self._repairs.release[name] = token
 
     async def health(self) -> RedisHealth:
         """Ping Redis directly, ignoring the cool-down, and close it when Redis answers."""
@@ -288,6 +337,7 @@ class Cache:
         except REDIS_FAILURES:
             return "unavailable"
         self._down_until = 0.0
+        await self._repair()
         return "healthy"
 
     async def close(self) -> None:
@@ -296,20 +346,40 @@ class Cache:
 
     async def bump(self, versions: Sequence[Key], stale: Sequence[Key] = ()) -> None:
         """After a commit: move the version counters on and drop entries known to be stale."""
-        if not self._usable() or not (versions or stale):
+        if self.redis is None or not (versions or stale):
             return
+        repairs = _Repairs(
+            unlink={self.full(key) for key in stale},
+            bump={self.full(key): max(1, key.ttl) for key in versions},
+        )
+        if not (self._usable() and await self._apply(repairs)):
+            self._repairs.merge(repairs)
+
+    async def _apply(self, repairs: _Repairs) -> bool:
         pipe = self._client().pipeline(transaction=False)
-        for key in versions:
-            pipe.incr(self.full(key))
-            pipe.expire(self.full(key), max(1, key.ttl))
-        if stale:
-            pipe.unlink(*(self.full(key) for key in stale))
-        await self._guard(pipe.execute())
+        for name, ttl in repairs.bump.items():
+            pipe.incr(name)
+            pipe.expire(name, ttl)
+        if repairs.unlink:
+            pipe.unlink(*repairs.unlink)
+        for name, token in repairs.release.items():
+            pipe.eval(_RELEASE, 1, name, token)
+        return await self._guard(pipe.execute()) is not None
+
+    async def _repair(self) -> None:
+        """Redo the writes that failed while Redis was away, before anything is read."""
+        if not self._repairs or not self._usable():
+            return
+        pending, self._repairs = self._repairs, _Repairs()
+        if not await self._apply(pending):
+            self._repairs.merge(pending)
 
     async def _read(self, keys: Sequence[Key], kinds: Sequence[Any], version: Key | None) -> _Read:
         empty = _Read([None] * len(keys), 0, set())
         if not self._usable():
             return empty
+        if self._repairs:
+            await self._repair()
         names = [self.full(key) for key in keys]
         if version is not None:
             names.append(self.full(version))

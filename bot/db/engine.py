@@ -42,3 +42,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def end_read(session: AsyncSession) -> None:
+    """Finish a read-only transaction so its pooled connection is free again.
+
+    Called before slow upstream calls: a learner waiting seconds for OpenAI must not hold one
+    of the pool's few connections meanwhile.
+    """
+    if session.in_transaction():
+        await session.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import BaseFilter, Command, CommandObject
 from aiogram.types import Message
 
@@ -11,6 +11,7 @@ from bot.cache import Cache, Family
 from bot.cache.admin import CounterSync, count_keys, flush, memory_used
 from bot.cache.keys import KEY_ROOTS
 from bot.config import Config
+from bot.handlers.filters import PRIVATE
 
 # Key roots by the family names operators type; `user` covers profiles, settings and history.
 FLUSHABLE = {root: (root,) for root in KEY_ROOTS}
@@ -77,7 +78,7 @@ async def cache_stats(
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     admin_commands = Command("cache_flush", "cache_stats")
     router.message.register(cache_flush, Command("cache_flush"), IsAdmin())
     router.message.register(cache_stats, Command("cache_stats"), IsAdmin())

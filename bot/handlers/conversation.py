@@ -20,6 +20,7 @@ from bot.ai.speech import Whisper
 from bot.config import Config
 from bot.db.models import MessageKind
 from bot.domain import LearnerSettings, Profile
+from bot.handlers.filters import PRIVATE, When
 from bot.services.conversation import ConversationService, Outcome, Said
 
 log = logging.getLogger(__name__)
@@ -151,12 +152,12 @@ async def _reply(
 
 def create_router() -> Router:
     router = Router(name="conversation")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.middleware(ChatActionMiddleware())
-    media = F.voice | F.audio | F.video_note
+    media = When(F.voice | F.audio | F.video_note)
     router.message.register(on_voice, media, flags={"chat_action": "record_voice"})
     router.message.register(
-        on_text, F.text, ~F.text.startswith("/"), flags={"chat_action": "typing"}
+        on_text, When(F.text & ~F.text.startswith("/")), flags={"chat_action": "typing"}
     )
-    router.edited_message.register(on_edited, F.chat.type == "private")
+    router.edited_message.register(on_edited, PRIVATE)
     return router

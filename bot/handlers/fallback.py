@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
+from bot.handlers.filters import COMMAND, GROUP, PRIVATE
 
 
 async def group(message: Message) -> None:
@@ -26,8 +27,8 @@ async def stale_button(query: CallbackQuery) -> None:
 
 def create_router() -> Router:
     router = Router(name="fallback")
-    router.message.register(group, F.chat.type != "private", F.text.startswith("/"))
-    router.message.register(unknown_command, F.chat.type == "private", F.text.startswith("/"))
-    router.message.register(unsupported, F.chat.type == "private")
+    router.message.register(group, GROUP, COMMAND)
+    router.message.register(unknown_command, PRIVATE, COMMAND)
+    router.message.register(unsupported, PRIVATE)
     router.callback_query.register(stale_button)
     return router

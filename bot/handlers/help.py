@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot import texts
+from bot.handlers.filters import PRIVATE
 
 
 async def help_(message: Message) -> None:
@@ -15,6 +16,6 @@ async def help_(message: Message) -> None:
 
 def create_router() -> Router:
     router = Router(name="help")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.register(help_, Command("help"))
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, Message
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import LearnerSettings, Profile
+from bot.handlers.filters import PRIVATE
 from bot.services.chart import render_async
 from bot.services.stats import StatsReport, StatsService
 
@@ -92,7 +93,7 @@ async def show_stats(
 
 def create_router() -> Router:
     router = Router(name="progress")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.middleware(ChatActionMiddleware())
     router.message.register(show_stats, Command("stats"), flags={"chat_action": "upload_photo"})
     return router

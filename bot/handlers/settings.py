@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import OPTIONS, LearnerSettings, Option, Profile
+from bot.handlers.filters import PRIVATE
 from bot.handlers.keyboards import SettingsCb, option_values, settings_menu
 from bot.services.users import UserService
 
@@ -89,7 +90,7 @@ async def pressed(
 
 def create_router() -> Router:
     router = Router(name="settings")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.register(show, Command("settings"))
     router.message.register(typed, Command(*OPTIONS))
     router.callback_query.register(back, SettingsCb.filter(F.option == "menu"))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import OPTIONS, Profile
+from bot.handlers.filters import PRIVATE
 from bot.handlers.keyboards import OnboardingCb, onboarding
 from bot.services.users import UserService
 
@@ -52,7 +53,7 @@ async def choose(
 
 def create_router() -> Router:
     router = Router(name="start")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.register(start, CommandStart())
     router.callback_query.register(skip, OnboardingCb.filter(F.step == "skip"))
     router.callback_query.register(choose, OnboardingCb.filter(F.step.in_({"language", "level"})))

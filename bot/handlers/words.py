@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import LearnerSettings, Profile
+from bot.handlers.filters import PRIVATE
 from bot.handlers.keyboards import ReviewCb, WordsPageCb, review_grades, review_show, words_pages
 from bot.services.words import Grade, WordCard, WordsService, parse_pair
 
@@ -136,7 +137,7 @@ async def review_button(
 
 def create_router() -> Router:
     router = Router(name="words")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(PRIVATE)
     router.message.register(save, Command("save"))
     router.message.register(list_words, Command("words"))
     router.message.register(review, Command("review"))

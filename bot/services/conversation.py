@@ -19,6 +19,7 @@ from bot.ai.honzik import Honzik
 from bot.ai.prompt import Turn
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
+from bot.db.engine import end_read
 from bot.db.models import Message, MessageKind, MessageRole, User
 from bot.domain import LearnerSettings, Profile
 from bot.middlewares.limits import within_daily_budget
@@ -81,6 +82,7 @@ class ConversationService:
     ) -> Outcome:
         """Ask Honzík about what the learner said and store the turn either way."""
         history = await self.history(session, profile)
+        await end_read(session)
         try:
             reply: HonzikReply | None = await self.honzik.answer(
                 said.text,

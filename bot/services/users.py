@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.cache import Cache, Keys
+from bot.db.engine import end_read
 from bot.db.models import User, UserSettings
 from bot.domain import LearnerSettings, Level, NativeLanguage, Option, Profile
 
@@ -56,6 +57,7 @@ class UserService:
 
         async def load() -> list[object]:
             user = await self._get_or_create(session, tg_user)
+            await end_read(session)
             return [to_profile(user), to_settings(user.settings)]
 
         profile, settings = await self.cache.fetch_many(
