@@ -25,6 +25,7 @@ RATE_WINDOW = 60
 MIDNIGHT_SLACK_MS = 1500
 """The bot computes seconds to midnight when it writes; allow for its rounding."""
 
+
 def seconds_to_midnight(zone: str, now: dt.datetime | None = None) -> int:
     moment = now or dt.datetime.now(ZoneInfo(zone))
     tomorrow = dt.datetime.combine(
