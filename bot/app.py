@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -150,8 +151,12 @@ def create_bot(config: Config) -> Bot:
 
 
 async def publish_commands(bot: Bot) -> None:
+    """The command menu; a failure here is not worth refusing to start over."""
     commands = [BotCommand(command=name, description=text) for name, text in texts.COMMANDS.items()]
-    await bot.set_my_commands(commands)
+    try:
+        await bot.set_my_commands(commands)
+    except (TelegramAPIError, OSError) as exc:
+        log.warning("could not publish the command menu: %s", exc)
 
 
 async def run(config: Config) -> None:
@@ -234,5 +239,10 @@ async def _finish_in_flight(inflight: InFlight) -> None:
 async def _drain(bot: Bot, inflight: InFlight) -> None:
     """Polling: finish the updates in flight, then confirm them so a restart skips them."""
     await _finish_in_flight(inflight)
-    if inflight.last_update_id is not None:
+    if inflight.last_update_id is None:
+        return
+    try:
         await bot.get_updates(offset=inflight.last_update_id + 1, timeout=0, limit=1)
+    except (TelegramAPIError, OSError) as exc:
+        # Not fatal: the claims in Redis keep a replayed update from being answered twice.
+        log.warning("could not confirm the last updates to Telegram: %s", exc)
