@@ -35,10 +35,9 @@ from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
 from bot.metrics import Metrics
 from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, UserContextMiddleware
-from bot.middlewares.isolation import SharedEventIsolation
 from bot.middlewares.limits import RateLimitMiddleware
 from bot.middlewares.once import HandleOnceMiddleware
-from bot.middlewares.order import ChatOrderMiddleware
+from bot.middlewares.order import ChatOrderMiddleware, ChatQueue
 from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.middlewares.timing import HandlerTimingMiddleware
 from bot.services.conversation import ConversationService
@@ -129,7 +128,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
     dp.update.outer_middleware(HandleOnceMiddleware(cache))
-    dp.update.outer_middleware(ChatOrderMiddleware(SharedEventIsolation(cache)))
+    dp.update.outer_middleware(ChatOrderMiddleware(ChatQueue(cache)))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
     dp.update.outer_middleware(UserContextMiddleware(users))
     dp.message.outer_middleware(RateLimitMiddleware(cache, config.rate_limit_per_minute))

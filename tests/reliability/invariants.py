@@ -20,6 +20,7 @@ from .support import Deployment, learner_totals
 DAY = 86400
 VERSION_TTL = 2 * DAY
 CHAT_LOCK_TTL = 15
+CHAT_QUEUE_TTL = 75  # the longest wait for a turn plus one lock period
 SHARED_COUNTERS_TTL = 30 * DAY
 RATE_WINDOW = 60
 MIDNIGHT_SLACK_MS = 1500
@@ -55,6 +56,7 @@ def ttl_rules(dep: Deployment) -> list[tuple[str, Callable[[], int]]]:
         ("update:*", lambda: DAY * 1000),
         ("ratelimit:*", lambda: RATE_WINDOW * 1000),
         ("budget:*", lambda: 2 * DAY * 1000),
+        ("chat:*:queue", lambda: CHAT_QUEUE_TTL * 1000),
         ("chat:*", lambda: CHAT_LOCK_TTL * 1000),
         ("metrics:cache", lambda: SHARED_COUNTERS_TTL * 1000),
     ]

@@ -24,16 +24,6 @@ from .support import Deployment, barrier, is_answer_to, wait_texts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-STALE_AFTER_PARTITION = (
-    "bot/cache/store.py Cache.put_many()/bump() skip post-commit cache writes while Redis is "
-    "unreachable or cooling down, and nothing re-does them when it is back: the old entries "
-    "stay valid until their TTL (user:* 1 h, stats:*:daily:* until midnight)"
-)
-FROZEN_CHAT = (
-    "bot/middlewares/isolation.py SharedEventIsolation.lock: a failed release (Redis error, "
-    "suppressed) leaves the chat lock for LOCK_SECONDS=120, and the learner's next update "
-    "waits up to WAIT_SECONDS=60 for it"
-)
 PROMPT_ANSWER = 10.0
 """Seconds within which a learner gets an answer once Redis is healthy again."""
 TELEGRAM_STALLS = 2.0
@@ -64,7 +54,7 @@ async def say(dep: Deployment, user: int, words: str) -> None:
 
 
 async def chat_locks(dep: Deployment, user: int) -> list[str]:
-    return await dep.redis.keys(f"chat:{user}:{user}:*")
+    return await dep.redis.keys(f"chat:*:{user}:lock")
 
 
 async def settled(dep: Deployment, user: int) -> None:

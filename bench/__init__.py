@@ -1,0 +1,1 @@
+"""Benchmarks for Mluv.Me: one command each, `python -m bench.<name>` (see bench/README.md)."""
