@@ -172,9 +172,10 @@ async def run(config: Config) -> None:
         app = create_web_app(health, resources.metrics)
         if config.webhook_url:
             secret = config.webhook_secret.get_secret_value() if config.webhook_secret else None
-            SimpleRequestHandler(dp, bot, secret_token=secret).register(
-                app, path=urlsplit(config.webhook_url).path or "/"
-            )
+            # Only the route: `register` would also close the bot's session when the web
+            # server stops, before the updates in flight have sent their replies.
+            hook = SimpleRequestHandler(dp, bot, secret_token=secret)
+            app.router.add_post(urlsplit(config.webhook_url).path or "/", hook.handle)
         runner = await start_web(app, config.port)
         redis_state = await resources.cache.health()
         log.info("http on port %s, redis %s", config.port, redis_state)
@@ -183,7 +184,6 @@ async def run(config: Config) -> None:
         sync = asyncio.create_task(counter_sync.run_forever())
         if config.webhook_url:
             await _serve_webhook(dp, bot, runner, resources.inflight, config)
-            runner = None
         else:
             await bot.delete_webhook(drop_pending_updates=False)
             dp.shutdown.register(_drain)
@@ -222,7 +222,8 @@ async def _serve_webhook(
     log.info("webhook mode: serving %s", urlsplit(config.webhook_url).path)
     await stop.wait()
     log.info("stopping: no new updates, finishing %s in flight", inflight.count)
-    await runner.cleanup()
+    for site in list(runner.sites):
+        await site.stop()
     await _finish_in_flight(inflight)
     await dp.emit_shutdown(bot=bot, **dp.workflow_data)
 

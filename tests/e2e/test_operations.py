@@ -397,14 +397,6 @@ class Aborted(AssertionError):
     """The update taken before SIGTERM was not finished (anything else fails the test)."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Aborted,
-    reason="bot/app.py _serve_webhook: runner.cleanup() runs aiogram's SimpleRequestHandler "
-    "on_shutdown hook, which closes the bot's HTTP session while updates are still in "
-    "flight; a Telegram request under way is cut off (TelegramNetworkError: Server "
-    "disconnected) and the rest of the update is lost",
-)
 async def test_sigterm_while_a_reply_is_on_its_way_to_telegram_finishes_the_update(
     _sending: Stack,
 ):
