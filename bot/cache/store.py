@@ -102,10 +102,6 @@ class CacheCounters:
         self.misses: Counter[Family] = Counter()
         self.errors = 0
 
-    def hit_rate(self, family: Family) -> float:
-        total = self.hits[family] + self.misses[family]
-        return self.hits[family] / total if total else 0.0
-
 
 class Cache:
     """Fail-open JSON cache over one pooled `redis.asyncio` client (or none when disabled)."""
