@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,29 +20,28 @@ import time_machine
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto
-from aiogram.types import BufferedInputFile, Update
-from aiogram.types import User as TgUser
+from aiogram.types import BufferedInputFile
 from fakeredis import FakeAsyncRedis
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
-from bot.ai.schema import HonzikReply, Mistake, NewWord
 from bot.app import Resources, build_dispatcher
-from bot.cache import Cache, Keys, keys_for
+from bot.cache import Cache, keys_for
 from bot.db.models import DailyStats, SavedWord, User
 from bot.db.models import Message as MessageRow
-from bot.domain import LearnerSettings, Profile
+from bot.domain import LearnerSettings
 from bot.handlers import progress as progress_handler
 from bot.handlers.keyboards import ResetCb
 from bot.services import days
 from bot.services.activity import Activity, record_activity
-from bot.services.conversation import ConversationService, Outcome, Said
+from bot.services.conversation import Said
 from bot.services.stats import StatsReport, StatsService, average
-from bot.services.users import UserService
 from tests.conftest import TEST_TOKEN, make_config, make_resources
 from tests.support import updates
 from tests.support.recording import RecordingSession
+from tests.support.world import Learner, StubHonzik, honzik_reply
+from tests.support.world import World as BaseWorld
 
 PRAGUE = ZoneInfo("Europe/Prague")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -60,93 +59,11 @@ TODAY = NOON.date()
 # ------------------------------------------------------------------ helpers
 
 
-class StubHonzik:
-    """Stands in for `Honzik`: `ConversationService` only calls `answer()`."""
-
-    def __init__(self, reply: HonzikReply) -> None:
-        self.reply = reply
-        self.histories: list[list[Any]] = []
-
-    async def answer(self, text: str, **kwargs: Any) -> HonzikReply:
-        self.histories.append(list(kwargs["history"]))
-        return self.reply
-
-
-def honzik_reply(
-    *, score: int = 80, mistakes: int = 0, words: tuple[tuple[str, str, str], ...] = ()
-) -> HonzikReply:
-    return HonzikReply(
-        reply="Super, rozumím!",
-        corrected_text="",
-        mistakes=[Mistake(original="x", corrected="y", explanation="z")] * mistakes,
-        score=score,
-        tip=None,
-        new_words=[NewWord(word=w, translation=t, example=e) for w, t, e in words],
-    )
-
-
 @dataclass
-class Learner:
-    tg: TgUser
-    profile: Profile
-    settings: LearnerSettings
-
-    @property
-    def id(self) -> int:
-        return self.profile.id
-
-
-@dataclass
-class World:
-    dp: Dispatcher
-    bot: Bot
-    resources: Resources
-    recorder: RecordingSession
-    redis: FakeAsyncRedis
-    keys: Keys
-    honzik: StubHonzik = field(default_factory=lambda: StubHonzik(honzik_reply()))
-
-    @property
-    def cache(self) -> Cache:
-        return self.resources.cache
-
+class World(BaseWorld):
     @property
     def stats(self) -> StatsService:
         return self.dp.workflow_data["stats"]  # type: ignore[no-any-return]
-
-    async def feed(self, update: Update) -> Any:
-        return await self.dp.feed_update(self.bot, update)
-
-    async def join(self, tid: int, timezone: str | None = None) -> Learner:
-        users: UserService = self.dp.workflow_data["users"]
-        tg = updates.learner(tid)
-        async with self.resources.sessionmaker() as session:
-            profile, settings = await users.context(session, tg)
-            if timezone is not None:
-                profile, settings = await users.update(
-                    session, profile, {"timezone": timezone}, on_profile=False
-                )
-        return Learner(tg, profile, settings)
-
-    def conversation(self, honzik: StubHonzik | None = None) -> ConversationService:
-        config = self.resources.config
-        return ConversationService(
-            self.cache,
-            self.keys,
-            honzik or self.honzik,  # type: ignore[arg-type]
-            window_minutes=config.conversation_window_minutes,
-            history_limit=config.history_messages,
-            default_zone=config.zone,
-        )
-
-    async def say(
-        self, learner: Learner, text: str = "Ahoj, jak se máš?", reply: HonzikReply | None = None
-    ) -> Outcome:
-        honzik = StubHonzik(reply) if reply is not None else self.honzik
-        async with self.resources.sessionmaker() as session:
-            return await self.conversation(honzik).respond(
-                session, learner.profile, learner.settings, Said(text=text)
-            )
 
     async def record(self, learner: Learner, day: dt.date, activity: Activity) -> None:
         async with self.resources.sessionmaker() as session:

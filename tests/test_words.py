@@ -14,25 +14,22 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from aiogram import Bot, Dispatcher
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
-from aiogram.types import InlineKeyboardMarkup, Update
-from aiogram.types import User as TgUser
+from aiogram.methods import AnswerCallbackQuery, EditMessageText
+from aiogram.types import InlineKeyboardMarkup
 from fakeredis import FakeAsyncRedis
 from sqlalchemy import select
 
 from bot import texts
 from bot.ai.schema import HonzikReply, NewWord
 from bot.app import Resources
-from bot.cache import Keys, keys_for
+from bot.cache import keys_for
 from bot.db.models import DailyStats, SavedWord
-from bot.domain import LearnerSettings, Profile
 from bot.handlers.keyboards import ReviewCb, WordsPageCb
 from bot.services.activity import save_words
-from bot.services.conversation import ConversationService, Said
-from bot.services.users import UserService
 from bot.services.words import MIN_EASE, Grade, parse_pair, schedule
-from tests.support import updates
 from tests.support.recording import RecordingSession
+from tests.support.world import Learner, honzik_reply
+from tests.support.world import World as BaseWorld
 
 PRAGUE = ZoneInfo("Europe/Prague")
 NOON = dt.datetime(2026, 5, 12, 12, 0, tzinfo=PRAGUE)
@@ -43,79 +40,14 @@ TOMORROW = TODAY + dt.timedelta(days=1)
 # ------------------------------------------------------------------ helpers
 
 
-class StubHonzik:
-    """Stands in for `Honzik`: `ConversationService` only calls `answer()`."""
-
-    def __init__(self, reply: HonzikReply) -> None:
-        self.reply = reply
-
-    async def answer(self, text: str, **kwargs: Any) -> HonzikReply:
-        return self.reply
-
-
 def suggesting(*words: tuple[str, str, str]) -> HonzikReply:
-    return HonzikReply(
-        reply="Výborně!",
-        corrected_text="",
-        mistakes=[],
-        score=90,
-        tip=None,
-        new_words=[NewWord(word=w, translation=t, example=e) for w, t, e in words],
-    )
+    return honzik_reply(score=90, words=words, reply="Výborně!")
 
 
 @dataclass
-class Learner:
-    tg: TgUser
-    profile: Profile
-    settings: LearnerSettings
-
-    @property
-    def id(self) -> int:
-        return self.profile.id
-
-
-@dataclass
-class World:
-    dp: Dispatcher
-    bot: Bot
-    resources: Resources
-    recorder: RecordingSession
-    redis: FakeAsyncRedis
-    keys: Keys
-
-    async def feed(self, update: Update) -> Any:
-        return await self.dp.feed_update(self.bot, update)
-
-    async def join(self, tid: int) -> Learner:
-        users: UserService = self.dp.workflow_data["users"]
-        tg = updates.learner(tid)
-        async with self.resources.sessionmaker() as session:
-            profile, settings = await users.context(session, tg)
-        return Learner(tg, profile, settings)
-
-    async def command(self, learner: Learner, text: str) -> SendMessage:
-        await self.feed(updates.message(text, user=learner.tg))
-        return self.recorder.of(SendMessage)[-1]  # type: ignore[no-any-return]
-
-    async def press(self, learner: Learner, data: str) -> None:
-        await self.feed(updates.callback(data, user=learner.tg))
-
+class World(BaseWorld):
     async def talk(self, learner: Learner, reply: HonzikReply, text: str = "Ahoj") -> list[str]:
-        config = self.resources.config
-        conversation = ConversationService(
-            self.resources.cache,
-            self.keys,
-            StubHonzik(reply),  # type: ignore[arg-type]
-            window_minutes=config.conversation_window_minutes,
-            history_limit=config.history_messages,
-            default_zone=config.zone,
-        )
-        async with self.resources.sessionmaker() as session:
-            outcome = await conversation.respond(
-                session, learner.profile, learner.settings, Said(text=text)
-            )
-        return outcome.saved_words
+        return (await self.say(learner, text, reply)).saved_words
 
     async def add_words(self, learner: Learner, words: list[tuple[str, str]]) -> None:
         """Many words at once, as a writer would: one commit, then the version bump."""
