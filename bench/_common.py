@@ -194,8 +194,11 @@ def key_shape(key: Any) -> str:
 # What each Redis round trip is for, by command and key shape.
 PURPOSES: list[tuple[str, str]] = [
     (r"^SET update:", "update claim (SET NX)"),
-    (r"^EVAL\[extend\] .*chat:.*:lock", "chat lock renewal (EVAL: PEXPIRE if owned)"),
-    (r"^EVAL .*chat:.*:queue", "chat turn: join the queue and take the lock, then leave (EVAL)"),
+    (r"^EVAL\[join\] .*chat:.*:queue", "chat turn: join the queue, take the lock if first (EVAL)"),
+    (r"^EVAL\[leave\] .*chat:.*:queue", "chat turn: leave the queue, release the lock (EVAL)"),
+    (r"^EVAL .*chat:.*:queue", "chat turn: queue script (EVAL)"),
+    (r"^EVAL\[extend\] [^ ]*chat:[^ ]*:lock$", "chat lock renewal (EVAL: PEXPIRE if owned)"),
+    (r"^ZREM .*chat:.*:queue", "chat queue: drop a vanished head (ZREM)"),
     (r"^MGET user:\{n\}:profile", "learner context (MGET profile+settings)"),
     (r"ratelimit:", "rate limit (MULTI INCR EXPIRE EXEC)"),
     (r"budget:", "daily AI budget"),
@@ -277,14 +280,34 @@ async def _counting_execute(self: Pipeline, raise_on_error: bool = True) -> Any:
 Pipeline.execute = _counting_execute  # type: ignore[method-assign]
 
 
+def _eval_kind(script: str, keys: Sequence[str]) -> str:
+    """Which script an EVAL runs, told by the keys it touches (and, for the chat queue, by
+    whether it adds to or removes from the queue).
+
+    - a `:queue` key: the chat turn. Joining (ZADD, PEXPIRE of the queue, SET NX PX of the
+      lock) and leaving (ZREM, DEL of the lock if owned); the join script also contains
+      'pexpire', so the script text alone would not tell it from a renewal.
+    - only a `:lock` key and 'pexpire': the cache's compare-and-pexpire (lock renewal).
+    - anything else (compare-and-delete of a single-flight lock): no tag.
+    """
+    text = script.lower()
+    if any(key.endswith(":queue") for key in keys):
+        if "zadd" in text:
+            return "[join]"
+        if "zrem" in text:
+            return "[leave]"
+        return ""
+    if keys and all(key.endswith(":lock") for key in keys) and "pexpire" in text:
+        return "[extend]"
+    return ""
+
+
 def _command_shape(args: Sequence[Any]) -> str:
     name = str(args[0]).upper()
     rest = list(args[1:])
     if name in ("EVAL", "EVALSHA") and len(rest) >= 3:
-        keys = rest[2 : 2 + int(rest[1])]
-        # The cache's scripts: compare-and-delete (release) or compare-and-pexpire (renewal).
-        kind = "[extend]" if "pexpire" in str(rest[0]).lower() else ""
-        return f"{name}{kind} {' '.join(key_shape(k) for k in keys)}"
+        keys = [key_shape(k) for k in rest[2 : 2 + int(rest[1])]]
+        return f"{name}{_eval_kind(str(rest[0]), keys)} {' '.join(keys)}"
     if name == "MGET":
         return "MGET " + ",".join(key_shape(k) for k in rest)
     if not rest:
