@@ -18,7 +18,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -47,6 +46,7 @@ from bot.services.stats import StatsService
 from bot.services.users import UserService
 from bot.services.words import WordsService
 from bot.web.server import create_web_app, start_web
+from bot.web.webhook import AdmittingRequestHandler
 
 log = logging.getLogger("bot")
 
@@ -127,8 +127,10 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         counter_sync=CounterSync(cache, cache.counters),
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
-    dp.update.outer_middleware(HandleOnceMiddleware(cache))
-    dp.update.outer_middleware(ChatOrderMiddleware(ChatQueue(cache)))
+    queue = ChatQueue(cache)
+    dp.workflow_data["chat_queue"] = queue
+    dp.update.outer_middleware(HandleOnceMiddleware(cache, queue))
+    dp.update.outer_middleware(ChatOrderMiddleware(queue))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
     dp.update.outer_middleware(UserContextMiddleware(users))
     dp.message.outer_middleware(RateLimitMiddleware(cache, config.rate_limit_per_minute))
@@ -174,7 +176,7 @@ async def run(config: Config) -> None:
             secret = config.webhook_secret.get_secret_value() if config.webhook_secret else None
             # Only the route: `register` would also close the bot's session when the web
             # server stops, before the updates in flight have sent their replies.
-            hook = SimpleRequestHandler(dp, bot, secret_token=secret)
+            hook = AdmittingRequestHandler(dp, bot, dp["chat_queue"], secret_token=secret)
             app.router.add_post(urlsplit(config.webhook_url).path or "/", hook.handle)
         runner = await start_web(app, config.port)
         redis_state = await resources.cache.health()

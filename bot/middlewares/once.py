@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from bot.cache import Cache
 from bot.middlewares.base import Handler
+from bot.middlewares.order import ChatQueue, chat_of
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,9 @@ class HandleOnceMiddleware(BaseMiddleware):
     Without Redis there is nothing to coordinate through, so the update is handled (fail open).
     """
 
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, queue: ChatQueue) -> None:
         self.cache = cache
+        self.queue = queue
 
     async def __call__(
         self,
@@ -41,6 +43,9 @@ class HandleOnceMiddleware(BaseMiddleware):
         claimed = await self.cache.run(claim)
         if claimed is False:
             log.info("update %s is already being handled", event.update_id)
+            chat_id = chat_of(event)
+            if chat_id is not None:
+                await self.queue.withdraw(data["bot"].id, chat_id, event.update_id)
             return None
         try:
             return await handler(event, data)

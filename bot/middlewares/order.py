@@ -18,9 +18,10 @@ from functools import partial
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import Chat, TelegramObject, Update, User
+from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
 
 from bot.cache import Cache
@@ -52,6 +53,14 @@ return 1
 """
 
 
+def chat_of(update: Update) -> int | None:
+    """The chat whose order an update belongs to (the user's own chat when there is none)."""
+    context = UserContextMiddleware.resolve_event_context(update)
+    if context.chat is not None:
+        return context.chat.id
+    return context.user.id if context.user is not None else None
+
+
 class ChatQueue:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
@@ -67,7 +76,7 @@ class ChatQueue:
             return
         for unfinished in list(self._unfinished):
             await self._leave(*unfinished)
-        queue = self.cache.full(f"chat:{bot_id}:{chat_id}:queue")
+        queue = self._queue(bot_id, chat_id)
         lock = self.cache.full(f"chat:{bot_id}:{chat_id}:lock")
         me = str(update_id)
         held = await self._wait(queue, lock, me)
@@ -78,6 +87,30 @@ class ChatQueue:
             if keeper is not None:
                 keeper.cancel()
             await self._leave(queue, lock, me)
+
+    def _queue(self, bot_id: int, chat_id: int) -> str:
+        return self.cache.full(f"chat:{bot_id}:{chat_id}:queue")
+
+    async def admit(self, bot_id: int, chat_id: int, update_id: int) -> None:
+        """Take the update's place in line as soon as it arrives, before it is acknowledged."""
+        queue, me = self._queue(bot_id, chat_id), str(update_id)
+        queue_ms = int((WAIT_SECONDS + LOCK_SECONDS) * 1000)
+
+        async def join(redis: Redis) -> None:
+            pipe = redis.pipeline(transaction=False)
+            pipe.zadd(queue, {me: update_id})
+            pipe.pexpire(queue, queue_ms)
+            await pipe.execute()
+
+        await self.cache.run(join)
+
+    async def withdraw(self, bot_id: int, chat_id: int, update_id: int) -> None:
+        """Leave the line without a turn: the update is a duplicate handled elsewhere.
+
+        If another replica is still waiting with the same update, its next poll puts it back.
+        """
+        queue = self._queue(bot_id, chat_id)
+        await self.cache.run(lambda redis: redis.zrem(queue, str(update_id)))
 
     async def _leave(self, queue: str, lock: str, me: str) -> None:
         left = await self.cache.run(lambda redis: redis.eval(_LEAVE, 2, queue, lock, me, me))
@@ -131,9 +164,7 @@ class ChatOrderMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
-        user: User | None = data.get("event_from_user")
-        chat: Chat | None = data.get("event_chat")
-        chat_id = chat.id if chat is not None else user.id if user is not None else None
+        chat_id = chat_of(event)
         if chat_id is None:
             return await handler(event, data)
         async with self.queue.turn(data["bot"].id, chat_id, event.update_id):
