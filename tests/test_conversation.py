@@ -24,6 +24,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import GetFile, Response, SendMessage, SendVoice, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, InputFile, Message, Update, Voice
+from aiohttp import ClientConnectionError
 from fakeredis import FakeAsyncRedis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -108,7 +109,8 @@ class Recorder(RecordingSession):
     - `answers`: (method, result) for every successful request;
     - `download_gate`: a barrier every file download waits at (to line learners up);
     - `rejected_file_ids`: SendVoice with one of these file ids gets a 400;
-    - `flood`: how many more times each method type gets a 429 (retry_after=0).
+    - `flood`: how many more times each method type gets a 429 (retry_after=0);
+    - `broken_downloads`: downloading a file from one of these URLs' ids drops the connection.
     """
 
     def __init__(self) -> None:
@@ -117,6 +119,7 @@ class Recorder(RecordingSession):
         self.download_gate: asyncio.Barrier | None = None
         self.rejected_file_ids: set[str] = set()
         self.flood: dict[type[TelegramMethod[Any]], int] = {}
+        self.broken_downloads: set[str] = set()
 
     async def make_request(
         self,
@@ -138,6 +141,8 @@ class Recorder(RecordingSession):
         if self.download_gate is not None:
             async with asyncio.timeout(DEADLINE):
                 await self.download_gate.wait()
+        if url.rsplit("/", 1)[-1] in self.broken_downloads:
+            raise ClientConnectionError("connection reset while downloading")
         async for chunk in super().stream_content(url, *args, **kwargs):
             yield chunk
 
@@ -542,6 +547,18 @@ async def test_whisper_down_keeps_the_voice_message(outage_talk: Talk) -> None:
     assert (row.kind, row.text, row.audio_file_id) == ("voice", "", file_id)
     assert (row.duration_seconds, row.answered) == (3.0, False)
     assert await talk.keys("whisper:*") == []
+
+
+async def test_a_failed_download_keeps_the_voice_message(talk: Talk) -> None:
+    update, file_id = talk.voice_update(2304, AHOJ, duration=2)
+    talk.recorder.broken_downloads.add(file_id)
+
+    await talk.feed(update)
+
+    assert talk.sent(2304) == [texts.TRY_AGAIN]
+    assert talk.calls("transcriptions") == 0
+    (row,) = await talk.rows(2304)
+    assert (row.kind, row.audio_file_id, row.answered) == ("voice", file_id, False)
 
 
 async def test_one_openai_rate_limit_is_retried_by_the_client(talk: Talk) -> None:

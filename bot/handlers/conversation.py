@@ -8,9 +8,10 @@ import re
 from dataclasses import replace
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Audio, BufferedInputFile, Message, VideoNote, Voice
 from aiogram.utils.chat_action import ChatActionMiddleware
+from aiohttp import ClientError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -63,9 +64,14 @@ async def on_voice(
         telegram_message_id=message.message_id,
     )
     buffer = io.BytesIO()
-    await bot.download(media.file_id, destination=buffer)
     try:
+        await bot.download(media.file_id, destination=buffer)
         transcript = await whisper.transcribe(buffer.getvalue())
+    except (TelegramAPIError, ClientError, TimeoutError) as exc:
+        log.warning("could not download the voice message: %s", exc)
+        await conversation.store_unheard(session, profile, settings, said)
+        await message.answer(texts.TRY_AGAIN)
+        return
     except (UnreadableAudio, UpstreamError) as exc:
         await conversation.store_unheard(session, profile, settings, said)
         unreadable = isinstance(exc, UnreadableAudio)
