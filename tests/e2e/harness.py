@@ -655,6 +655,17 @@ async def exchange(
     return await tg.wait_for_method(method, count, timeout, since=mark, chat_id=chat_id)
 
 
+async def assert_voice_answered(tg: FakeTelegram, user: int, since: int) -> TelegramCall:
+    """The learner got exactly one text reply to "Ahoj, jak se máš?", then real Ogg voice;
+    returns the sendVoice call."""
+    (message,) = await tg.wait_for_method("sendMessage", since=since, chat_id=user)
+    (voice,) = await tg.wait_for_method("sendVoice", since=since, chat_id=user)
+    assert message.seq < voice.seq
+    assert "„Ahoj, jak se máš?“" in message.result["text"]
+    assert tg.sent_voices(user)[0].startswith(b"OggS")
+    return voice
+
+
 def texts_of(calls: Iterable[TelegramCall]) -> list[str]:
     """What the learner sees of sendMessage calls (HTML already parsed by the stand-in)."""
     return [c.result["text"] for c in calls]

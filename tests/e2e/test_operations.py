@@ -37,6 +37,7 @@ from tests.e2e.harness import (
     Fleet,
     RedisServer,
     Stack,
+    assert_voice_answered,
     eventually,
     same_text,
     texts_of,
@@ -377,11 +378,7 @@ async def test_sigterm_during_a_voice_round_trip_finishes_it(
     finally:
         oa.delay.pop("chat", None)
 
-    (message,) = await tg.wait_for_method("sendMessage", since=mark, chat_id=user)
-    (voice,) = await tg.wait_for_method("sendVoice", since=mark, chat_id=user)
-    assert message.seq < voice.seq
-    assert "„Ahoj, jak se máš?“" in message.result["text"]
-    assert tg.sent_voices(user)[0].startswith(b"OggS")
+    await assert_voice_answered(tg, user, mark)
     assert code == 0
     hook.assert_no_traceback()
     assert "stopped" in hook.log_text().splitlines()[-1]

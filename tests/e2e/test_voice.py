@@ -17,7 +17,15 @@ import pytest
 import pytest_asyncio
 
 from bot import texts
-from tests.e2e.harness import BotProcess, Fleet, RedisServer, eventually, exchange, texts_of
+from tests.e2e.harness import (
+    BotProcess,
+    Fleet,
+    RedisServer,
+    assert_voice_answered,
+    eventually,
+    exchange,
+    texts_of,
+)
 from tests.standins.openai import AUDIO_DIR, FIXTURE_TRANSCRIPTS, FakeOpenAI, OpenAICall
 from tests.standins.telegram import FakeTelegram, TelegramCall
 
@@ -186,11 +194,7 @@ async def test_sigterm_during_a_voice_round_trip_finishes_it(
     finally:
         oa.delay.pop("chat", None)
 
-    (message,) = await tg.wait_for_method("sendMessage", since=mark, chat_id=user)
-    (voice,) = await tg.wait_for_method("sendVoice", since=mark, chat_id=user)
-    assert message.seq < voice.seq
-    assert "„Ahoj, jak se máš?“" in message.result["text"]
-    assert tg.sent_voices(user)[0].startswith(b"OggS")
+    voice = await assert_voice_answered(tg, user, mark)
     assert code == 0
     voice_bot.assert_no_traceback()
     # The finished update was confirmed, so a restarted bot would not answer it twice.
