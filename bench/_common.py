@@ -1,58 +1,129 @@
-"""Shared machinery for the benchmarks: services, the dispatcher, and what we count.
+"""Shared machinery for the benchmarks: results, services, the bot, and what we count.
 
-Every benchmark uses the machine's real Redis on database 12 only (flushed before and after)
-and either a throwaway SQLite file or a throwaway PostgreSQL database (created and dropped).
-Nothing under bot/ or tests/ is modified: the bot's objects are built exactly as the
-composition root builds them (`bot.app.build_dispatcher`), and we only observe them.
+Every benchmark uses the machine's real Redis on one database of its own (12 unless
+BENCH_REDIS_URL says otherwise; flushed before and after) and either a throwaway SQLite file
+or a throwaway PostgreSQL database (created and dropped). The bot is built only through its
+composition root (`bot.app.Resources.create`, `bot.app.build_dispatcher`); nothing under bot/
+is patched. Redis traffic is counted on the wire of redis-py's connections, SQL with
+SQLAlchemy's engine events.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import json
+import logging
 import os
-import platform
-import re
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import Message, PhotoSize
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import Resources, build_dispatcher
-from bot.cache import create_cache
 from bot.config import Config
 from bot.db import migrate
-from bot.db.engine import create_engine
-from tests.conftest import TEST_TOKEN, make_config, make_resources
 from tests.support.recording import RecordingSession
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TOKEN = "123456:BENCH-token-for-benchmarks"
+DEADLINE = 600.0
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Result:
+    """One target and what a run measured against it.
+
+    `met` is None when the measurement could not be taken (the verdict is "not available");
+    `detail` says what the number is made of, and for a missed target, why.
+    """
+
+    target: str
+    measured: str
+    met: bool | None
+    detail: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.met is None:
+            return "not available"
+        return "met" if self.met else "missed"
+
+
+Measure = Callable[[bool], Awaitable[list[Result]]]
+
+
+def results_table(results: Sequence[Result]) -> str:
+    return table(
+        [(r.target, r.measured, r.verdict) for r in results], ["target", "measured", "verdict"]
+    )
+
+
+def cli(measure: Measure) -> None:
+    """The command line of one benchmark: `--quick` (a few seconds, for CI) and `--json FILE`
+    (the results as data, for bench.report). Exits non-zero only if the benchmark broke."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a few seconds; checks it runs")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+
+    async def bounded() -> list[Result]:
+        async with asyncio.timeout(DEADLINE):
+            return await measure(args.quick)
+
+    errors = ErrorLog()
+    logging.getLogger().addHandler(errors)
+    results = asyncio.run(bounded())
+    if errors.first is not None:
+        raise RuntimeError(f"the bot logged an error while measured: {errors.first}")
+    print(results_table(results))
+    for result in results:
+        if result.detail:
+            print(f"\n- {result.target}: {result.detail}")
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in results], ensure_ascii=False))
+    sys.exit(0)
+
+
+class ErrorLog(logging.Handler):
+    """Notes the first error anything logs: a bot that fails an update is not measured."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.first is None:
+            self.first = f"{record.name}: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                self.first += f" ({record.exc_info[1]!r})"
 
 
 # ---------------------------------------------------------------- services
 
 
-async def flush_redis() -> None:
-    """Empty the benchmarks' Redis database (12), and only that one."""
-    redis = Redis.from_url(REDIS_URL)
+async def flush_redis(url: str = REDIS_URL) -> None:
+    """Empty the benchmarks' Redis database, and only that one."""
+    redis = Redis.from_url(url)
     try:
         await redis.flushdb()
     finally:
@@ -60,7 +131,7 @@ async def flush_redis() -> None:
 
 
 @contextlib.asynccontextmanager
-async def redis_db12() -> AsyncIterator[None]:
+async def clean_redis() -> AsyncIterator[None]:
     await flush_redis()
     try:
         yield
@@ -85,10 +156,16 @@ async def postgres_database(prefix: str = "bench") -> AsyncIterator[str]:
 
 
 def bench_config(workdir: Path, **overrides: Any) -> Config:
-    """The tests' configuration, pointed at Redis database 12."""
-    values: dict[str, Any] = {"redis_url": REDIS_URL}
+    """A configuration for an offline bot: SQLite in `workdir`, the benchmarks' Redis."""
+    values: dict[str, Any] = {
+        "bot_token": TOKEN,
+        "database_url": f"sqlite+aiosqlite:///{workdir / 'mluv.db'}",
+        "redis_url": REDIS_URL,
+        "admin_ids": "999",
+        "openai_api_key": "test-key",
+    }
     values.update(overrides)
-    return make_config(workdir, **values)
+    return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @dataclass
@@ -104,37 +181,25 @@ class Stack:
     async def feed(self, update: Any) -> Any:
         return await self.dp.feed_update(self.bot, update)
 
-    async def close(self) -> None:
-        await self.resources.close()
+    async def feed_all(self, batch: Iterable[Any]) -> None:
+        """Feed a batch at once, as the bot hands a fetched page to concurrent tasks."""
+        await asyncio.gather(*(self.feed(update) for update in batch))
 
 
 @contextlib.asynccontextmanager
-async def stack(
-    database_url: str | None = None,
-    session: TimedSession | None = None,
-    engine_kwargs: dict[str, Any] | None = None,
-    **overrides: Any,
-) -> AsyncIterator[Stack]:
-    """Migrated database (a temporary SQLite file unless given), real Redis db 12, dispatcher.
-
-    `engine_kwargs` go to `bot.db.engine.create_engine` (diagnostics only: the bot passes none).
-    """
+async def stack(**overrides: Any) -> AsyncIterator[Stack]:
+    """Migrated database (a temporary SQLite file unless `database_url` is given), the
+    benchmarks' Redis, and the dispatcher `bot.app.build_dispatcher` makes of them."""
     with tempfile.TemporaryDirectory(prefix="mluv-bench-") as tmp:
-        if database_url is not None:
-            overrides["database_url"] = database_url
         config = bench_config(Path(tmp), **overrides)
-        engine = create_engine(config.database_url, **(engine_kwargs or {}))
-        await migrate.upgrade(engine)
-        cache = create_cache(config)
-        resources = make_resources(config, engine, cache)
-        dp = build_dispatcher(resources)
-        recorder = session or TimedSession()
-        bot = Bot(TEST_TOKEN, session=recorder)
-        made = Stack(config, resources, dp, bot, recorder)
+        resources = Resources.create(config)
         try:
-            yield made
+            await migrate.upgrade(resources.engine)
+            session = TimedSession()
+            bot = Bot(TOKEN, session=session)
+            yield Stack(config, resources, build_dispatcher(resources), bot, session)
         finally:
-            await made.close()
+            await resources.close()
 
 
 # ---------------------------------------------------------------- Telegram side
@@ -166,193 +231,90 @@ class TimedSession(RecordingSession):
         self.requests.clear()
         self.times.clear()
 
-    def _message(self, method: TelegramMethod[Any]) -> Message:
-        """As Telegram does, a sent photo comes back with its sizes (and so a file id), so
-        the bot can remember the /stats chart and send it by file id next time."""
-        message = super()._message(method)
-        if type(method).__name__ == "SendPhoto":
-            file_id = f"photo-{next(self._ids)}"
-            size = PhotoSize(file_id=file_id, file_unique_id=file_id, width=800, height=400)
-            message = message.model_copy(update={"photo": [size]})
-        return message
-
 
 # ---------------------------------------------------------------- counting Redis and SQL
 
-_HASH = re.compile(r"[0-9a-f]{16,}")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_NUMBER = re.compile(r"(?<=:)\d+(?=:|$)")
+
+def _command_names(packed: bytes | str | Iterable[bytes]) -> list[str]:
+    """The command names in one packed write (RESP arrays of bulk strings)."""
+    if isinstance(packed, str):
+        data = packed.encode()
+    elif isinstance(packed, bytes):
+        data = packed
+    else:
+        data = b"".join(bytes(chunk) for chunk in packed)
+    names: list[str] = []
+    at = 0
+    while at < len(data):
+        end = data.index(b"\r\n", at)
+        parts = int(data[at + 1 : end])
+        at = end + 2
+        for index in range(parts):
+            end = data.index(b"\r\n", at)
+            length = int(data[at + 1 : end])
+            at = end + 2
+            if index == 0:
+                names.append(data[at : at + length].decode().upper())
+            at += length + 2
+    return names
 
 
-def key_shape(key: Any) -> str:
-    text = key.decode() if isinstance(key, bytes) else str(key)
-    text = _HASH.sub("{hash}", text)
-    text = _DATE.sub("{date}", text)
-    return _NUMBER.sub("{n}", text)
+class RedisWire:
+    """Counts what this process writes to Redis while active.
 
+    Every `send_packed_command` of a redis-py connection is one round trip (a pipeline or
+    MULTI/EXEC block is written at once, so it is one); the commands in it are counted one by
+    one as they go on the wire (MULTI and EXEC included, a script's EVAL/EVALSHA as one).
+    """
 
-# What each Redis round trip is for, by command and key shape.
-PURPOSES: list[tuple[str, str]] = [
-    (r"^SET update:", "update claim (SET NX)"),
-    (r"^EVAL\[join\] .*chat:.*:queue", "chat turn: join the queue, take the lock if first (EVAL)"),
-    (r"^EVAL\[leave\] .*chat:.*:queue", "chat turn: leave the queue, release the lock (EVAL)"),
-    (r"^EVAL .*chat:.*:queue", "chat turn: queue script (EVAL)"),
-    (r"^EVAL\[extend\] [^ ]*chat:[^ ]*:lock$", "chat lock renewal (EVAL: PEXPIRE if owned)"),
-    (r"^ZREM .*chat:.*:queue", "chat queue: drop a vanished head (ZREM)"),
-    (r"^MGET user:\{n\}:profile", "learner context (MGET profile+settings)"),
-    (r"ratelimit:", "rate limit (MULTI INCR EXPIRE EXEC)"),
-    (r"budget:", "daily AI budget"),
-    (r"^MGET user:\{n\}:history", "conversation history read"),
-    (r"^SET user:\{n\}:history", "conversation history write"),
-    (r"^PIPELINE\[SET user:.*:history", "conversation history write"),
-    (r"^PIPELINE\[SET user:\{n\}:profile", "learner context fill / write"),
-    (r"^MGET honzik:", "Honzík answer read"),
-    (r"^SET honzik:.*:lock", "Honzík single-flight lock"),
-    (r"^EVAL .*honzik:", "Honzík single-flight unlock"),
-    (r"^PIPELINE\[SET honzik:", "Honzík answer fill"),
-    (r"^MGET whisper:", "Whisper transcript read"),
-    (r"^SET whisper:.*:lock", "Whisper single-flight lock"),
-    (r"^EVAL .*whisper:", "Whisper single-flight unlock"),
-    (r"^PIPELINE\[SET whisper:", "Whisper transcript fill"),
-    (r"^MGET tts:", "TTS read"),
-    (r"^SET tts:.*:lock", "TTS single-flight lock"),
-    (r"^EVAL .*tts:", "TTS single-flight unlock"),
-    (r"^PIPELINE\[SET tts:", "TTS fill / remember file_id"),
-    (r"^MGET stats:.*:chart", "stats chart file_id read"),
-    (r"^MGET stats:", "stats read (MGET daily+progress+version)"),
-    (r"^PIPELINE\[SET stats:.*:chart", "stats chart file_id write"),
-    (r"^PIPELINE\[SET stats:", "stats fill"),
-    (r"^PIPELINE\[INCR(BY)? stats:", "stats/words version bump (after commit)"),
-]
+    def __init__(self) -> None:
+        self.trips: list[list[str]] = []
+        self._original = AbstractConnection.send_packed_command
 
+    def __enter__(self) -> RedisWire:
+        original, trips = self._original, self.trips
 
-def purpose_of(shape: str) -> str:
-    for pattern, label in PURPOSES:
-        if re.search(pattern, shape):
-            return label
-    return shape
+        async def send_packed_command(
+            connection: AbstractConnection, command: Any, check_health: bool = True
+        ) -> None:
+            trips.append(_command_names(command))
+            await original(connection, command, check_health)
 
+        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        return self
 
-@dataclass
-class RedisTrip:
-    shape: str
-    purpose: str
+    def __exit__(self, *exc_info: object) -> None:
+        AbstractConnection.send_packed_command = self._original  # type: ignore[method-assign]
 
-
-class RedisCounter:
-    """Counts round trips on one client: each execute_command, and each pipeline execute."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self.trips: list[RedisTrip] = []
-        self.active = True
-        original = redis.execute_command
-
-        async def execute_command(*args: Any, **options: Any) -> Any:
-            if self.active:
-                self._note(_command_shape(args))
-            return await original(*args, **options)
-
-        redis.execute_command = execute_command  # type: ignore[method-assign]
-        _PIPELINE_OWNERS[id(redis.connection_pool)] = self
-
-    def _note(self, shape: str) -> None:
-        self.trips.append(RedisTrip(shape, purpose_of(shape)))
-
-    def take(self) -> list[RedisTrip]:
-        trips, self.trips = self.trips, []
+    def take(self) -> list[list[str]]:
+        trips = list(self.trips)
+        self.trips.clear()
         return trips
 
 
-_PIPELINE_OWNERS: dict[int, RedisCounter] = {}
-_original_pipeline_execute = Pipeline.execute
+def round_trips(trips: Sequence[object]) -> str:
+    return f"{len(trips)} round trip" + ("" if len(trips) == 1 else "s")
 
 
-async def _counting_execute(self: Pipeline, raise_on_error: bool = True) -> Any:
-    owner = _PIPELINE_OWNERS.get(id(self.connection_pool))
-    if owner is not None and owner.active and self.command_stack:
-        inner = ", ".join(_command_shape(args) for args, _ in self.command_stack)
-        prefix = "MULTI " if self.is_transaction else ""
-        owner._note(f"PIPELINE[{prefix}{inner}]")
-    return await _original_pipeline_execute(self, raise_on_error)
-
-
-Pipeline.execute = _counting_execute  # type: ignore[method-assign]
-
-
-def _eval_kind(script: str, keys: Sequence[str]) -> str:
-    """Which script an EVAL runs, told by the keys it touches (and, for the chat queue, by
-    whether it adds to or removes from the queue).
-
-    - a `:queue` key: the chat turn. Joining (ZADD, PEXPIRE of the queue, SET NX PX of the
-      lock) and leaving (ZREM, DEL of the lock if owned); the join script also contains
-      'pexpire', so the script text alone would not tell it from a renewal.
-    - only a `:lock` key and 'pexpire': the cache's compare-and-pexpire (lock renewal).
-    - anything else (compare-and-delete of a single-flight lock): no tag.
-    """
-    text = script.lower()
-    if any(key.endswith(":queue") for key in keys):
-        if "zadd" in text:
-            return "[join]"
-        if "zrem" in text:
-            return "[leave]"
-        return ""
-    if keys and all(key.endswith(":lock") for key in keys) and "pexpire" in text:
-        return "[extend]"
-    return ""
-
-
-def _command_shape(args: Sequence[Any]) -> str:
-    name = str(args[0]).upper()
-    rest = list(args[1:])
-    if name in ("EVAL", "EVALSHA") and len(rest) >= 3:
-        keys = [key_shape(k) for k in rest[2 : 2 + int(rest[1])]]
-        return f"{name}{_eval_kind(str(rest[0]), keys)} {' '.join(keys)}"
-    if name == "MGET":
-        return "MGET " + ",".join(key_shape(k) for k in rest)
-    if not rest:
-        return name
-    options = [str(a).upper() for a in rest[2:] if isinstance(a, str)]
-    extra = " " + " ".join(o for o in options if o in ("NX", "PX", "EX")) if options else ""
-    return f"{name} {key_shape(rest[0])}{extra}"
-
-
-_SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
-
-
-@dataclass
-class SqlStatement:
-    statement: str
-    parameters: Any
-
-    @property
-    def shape(self) -> str:
-        verb = self.statement.split(None, 1)[0].upper()
-        tables = list(dict.fromkeys(_SQL_TABLE.findall(self.statement)))
-        where = ""
-        found = re.search(r"\bWHERE\b", self.statement, re.IGNORECASE)
-        if found:
-            clause = " ".join(self.statement[found.end() :].split())
-            clause = re.sub(r"\$\d+(::\w+)?|%\(\w+\)s", "?", clause)
-            where = " WHERE " + (clause if len(clause) <= 60 else clause[:57] + "...")
-        return f"{verb} {','.join(tables)}{where}"
+def describe_trips(trips: Sequence[Sequence[str]]) -> str:
+    """`SET, EVALSHA, MULTI+INCR+EXPIRE+EXEC` for three round trips."""
+    return ", ".join("+".join(names) for names in trips) or "none"
 
 
 class SqlCounter:
     """Every statement the engine sends (before_cursor_execute)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.statements: list[SqlStatement] = []
-        self.active = True
+        self.statements: list[str] = []
 
-        def before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if self.active:
-                self.statements.append(SqlStatement(statement, params))
+        def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            self.statements.append(" ".join(statement.split()))
 
         event.listen(engine.sync_engine, "before_cursor_execute", before)
 
-    def take(self) -> list[SqlStatement]:
-        statements, self.statements = self.statements, []
+    def take(self) -> list[str]:
+        statements = list(self.statements)
+        self.statements.clear()
         return statements
 
 
@@ -363,25 +325,24 @@ def last_user_text(body: dict[str, Any]) -> str:
     return str(next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user"))
 
 
-def honzik_body(reply: str, text: str, words: Iterable[str] = ("tramvaj",)) -> dict[str, Any]:
-    """A completion in the exact shape of `HonzikReply`: one correction, some new words."""
+def reply_per_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Like a real model: a different request gets a different reply (so TTS differs too).
+
+    The reply quotes the learner's words, so a benchmark can tell which message it answers.
+    """
+    digest = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
+    text = last_user_text(body)
     return {
-        "reply": reply,
+        "reply": f"{HEARD}{text[:60]} ({digest[:8]})",
         "corrected_text": text,
         "mistakes": [{"original": "jak se mas", "corrected": "jak se máš", "explanation": "háček"}],
         "score": 80,
         "tip": None,
-        "new_words": [
-            {"word": w, "translation": f"{w} (en)", "example": f"Mám rád {w}."} for w in words
-        ],
+        "new_words": [{"word": "tramvaj", "translation": "tram", "example": "Jedu tramvají."}],
     }
 
 
-def reply_per_request(body: dict[str, Any]) -> dict[str, Any]:
-    """Like a real model: a different request gets a different reply (so TTS differs too)."""
-    digest = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
-    text = last_user_text(body)
-    return honzik_body(f"Super! Slyšel jsem: {text[:60]} ({digest[:8]})", text)
+HEARD = "Super! Slyšel jsem: "
 
 
 # ---------------------------------------------------------------- numbers
@@ -393,8 +354,6 @@ def median(values: Sequence[float]) -> float:
 
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
-    if not ordered:
-        return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
 
@@ -407,33 +366,8 @@ def us(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    """A GitHub-flavoured Markdown table (pasted as is into docs/benchmarks.md)."""
+def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
+    """A GitHub-flavoured Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "MISSED"
-
-
-def banner(title: str) -> None:
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"# {title}\n")
-    print(f"{now}; {platform.python_implementation()} {platform.python_version()}; ", end="")
-    print(f"{os.cpu_count()} CPUs\n")
-
-
-def counts(items: Iterable[str]) -> list[tuple[str, int]]:
-    return sorted(Counter(items).items(), key=lambda item: (-item[1], item[0]))
-
-
-def run(main: Any) -> None:
-    """asyncio.run with a hard deadline so a stuck benchmark fails instead of hanging."""
-
-    async def bounded() -> None:
-        async with asyncio.timeout(600):
-            await main()
-
-    asyncio.run(bounded())

@@ -1,66 +1,52 @@
 """Cold /stats on PostgreSQL with a million messages.
 
-    python -m bench.cold_stats
+    python -m bench.cold_stats [--quick]
 
 A throwaway PostgreSQL database, migrated with `bot.db.migrate.upgrade`, then filled with
 generate_series: 5,000 learners, 1,000,000 rows in `messages` (the measured learner has 2,920
 of them over the year), `daily_stats` for everyone (the measured learner: all 365 days, so a
 365-day streak; the others: about one day in seven), and `saved_words` (the measured learner:
-300, the others 20 each). ANALYZE, then:
+300, the others 20 each); with --quick 500 learners and 50,000 messages. ANALYZE, then
+`StatsService.report` with the cache disabled (`Cache(None)`), so every call runs its SQL, in
+a fresh session per call, as one update would: 200 calls after 20 warm-up calls (20 after 5
+with --quick), median and p95.
 
-- cold: `StatsService.report` with the cache disabled (Cache(None)): every call runs its SQL,
-  in a fresh session per call, as one update would;
-- cold through Redis: the real cache (database 12) with the learner's stats entries deleted
-  before each call, so each call is a MGET miss, the SQL, and the fill;
-- warm, for contrast: the same cache left alone (one MGET).
-
-Each is called ~200 times (after 20 warm-up calls); median and p95. The SQL one call runs is
-captured with before_cursor_execute and shown with EXPLAIN (ANALYZE, BUFFERS).
-
-Target (from the issue): cold median under 20 ms.
+Target: cold median under 20 ms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
 
 import asyncpg
 
 from bench._common import (
+    Result,
     SqlCounter,
-    SqlStatement,
-    banner,
     bench_config,
+    cli,
     median,
     ms,
     percentile,
     postgres_database,
-    redis_db12,
-    run,
-    table,
-    verdict,
 )
-from bot.cache import Cache, create_cache, keys_for
+from bot.cache import Cache, keys_for
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import LearnerSettings, Level, NativeLanguage, Profile
 from bot.services import days
 from bot.services.stats import StatsService
 
-LEARNERS = 5_000
-MESSAGES = 1_000_000
 MEASURED_MESSAGES = 2_920  # 8 a day, as its daily_stats say
 MEASURED_WORDS = 300
-CALLS = 200
-WARMUP = 20
 TARGET = 0.020
 MEASURED = 1  # users.id of the measured learner
 
 
-async def fill(dsn: str, today: dt.date) -> dict[str, int]:
+async def fill(dsn: str, today: dt.date, learners: int, messages: int) -> dict[str, int]:
     """Generate the data set with a handful of INSERT ... SELECT generate_series."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -78,9 +64,9 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
             """,
             MEASURED,
             today,
-            LEARNERS,
+            learners,
         )
-        await conn.execute("SELECT setval('users_id_seq', $1)", LEARNERS)
+        await conn.execute("SELECT setval('users_id_seq', $1)", learners)
         await conn.execute(
             """
             INSERT INTO user_settings (user_id, conversation_style, corrections_level,
@@ -89,9 +75,9 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
             SELECT g, 'friendly', 'balanced', 'normal', 'honzik', true, now(), now()
             FROM generate_series(1, $1::int) g
             """,
-            LEARNERS,
+            learners,
         )
-        # Messages: the measured learner's 3,000 over the year, the rest spread over the others.
+        # Messages: the measured learner's 2,920 over the year, the rest spread over the others.
         await conn.execute(
             """
             INSERT INTO messages (user_id, role, kind, text, corrected_text, score,
@@ -109,8 +95,8 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
             """,
             MEASURED_MESSAGES,
             MEASURED,
-            LEARNERS,
-            MESSAGES,
+            learners,
+            messages,
         )
         await conn.execute(
             """
@@ -133,7 +119,7 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
             WHERE (u * 7 + d * 13) % 7 = 0
             """,
             first_day,
-            LEARNERS,
+            learners,
         )
         await conn.execute(
             """
@@ -146,7 +132,7 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
             WHERE u = $4 OR w <= 20
             """,
             today,
-            LEARNERS,
+            learners,
             MEASURED_WORDS,
             MEASURED,
         )
@@ -165,41 +151,13 @@ async def fill(dsn: str, today: dt.date) -> dict[str, int]:
         await conn.close()
 
 
-async def timed_calls(call: Callable[[], Awaitable[Any]], before: Callable[[], Awaitable[Any]]):
-    for _ in range(WARMUP):
-        await before()
-        await call()
-    times = []
-    for _ in range(CALLS):
-        await before()
-        started = time.perf_counter()
-        await call()
-        times.append(time.perf_counter() - started)
-    return times
-
-
-async def explain(dsn: str, statements: list[SqlStatement]) -> list[tuple[str, str, float]]:
-    conn = await asyncpg.connect(dsn)
-    plans = []
-    try:
-        for s in statements:
-            params = tuple(s.parameters or ())
-            rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + s.statement, *params)
-            plan = "\n".join(row[0] for row in rows)
-            executed = float(plan.rsplit("Execution Time: ", 1)[1].split(" ms")[0])
-            plans.append((s.statement, plan, executed))
-    finally:
-        await conn.close()
-    return plans
-
-
-async def main() -> None:
-    banner("Cold /stats on PostgreSQL with 1,000,000 messages")
-    async with redis_db12(), postgres_database("bench_stats") as url:
+async def measure(quick: bool) -> list[Result]:
+    if quick:
+        learners, messages, calls, warmup = 500, 50_000, 20, 5
+    else:
+        learners, messages, calls, warmup = 5_000, 1_000_000, 200, 20
+    async with postgres_database("bench_stats") as url:
         dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        import tempfile
-        from pathlib import Path
-
         with tempfile.TemporaryDirectory() as tmp:
             config = bench_config(Path(tmp), database_url=url)
         engine = create_engine(config.database_url)
@@ -207,12 +165,7 @@ async def main() -> None:
             await migrate.upgrade(engine)
             settings = LearnerSettings()
             today, _ = days.learner_today(settings, config.zone)
-            started = time.perf_counter()
-            sizes = await fill(dsn, today)
-            print(f"Data generated in {time.perf_counter() - started:.1f} s:\n")
-            print(table([(k, f"{v:,}") for k, v in sizes.items()], ["table", "rows"]))
-            print()
-
+            sizes = await fill(dsn, today, learners, messages)
             sessionmaker = create_sessionmaker(engine)
             profile = Profile(
                 id=MEASURED,
@@ -223,100 +176,30 @@ async def main() -> None:
                 level=Level.BEGINNER,
                 onboarded=True,
             )
-            keys = keys_for(config)
-            uncached = StatsService(Cache(None), keys, config.zone)
-            cache = create_cache(config)
-            cached = StatsService(cache, keys, config.zone)
+            service = StatsService(Cache(None), keys_for(config), config.zone)
             sql = SqlCounter(engine)
-
-            def report(service: StatsService) -> Callable[[], Awaitable[Any]]:
-                async def call() -> Any:
-                    async with sessionmaker() as session:
-                        return await service.report(session, profile, settings)
-
-                return call
-
-            async def nothing() -> None:
-                return None
-
-            async def forget() -> None:
-                day, left = days.learner_today(settings, config.zone)
-                await cache.delete(
-                    keys.daily_stats(MEASURED, day, left), keys.progress(MEASURED, left)
-                )
-
-            sql.take()
-            first = await report(uncached)()
-            statements = sql.take()
-            cold = await timed_calls(report(uncached), nothing)
-            sql.take()
-            through_redis = await timed_calls(report(cached), forget)
-            per_call_redis = len(sql.take()) / (CALLS + WARMUP)
-            warm = await timed_calls(report(cached), nothing)
-            warm_sql = len(sql.take())
-            plans = await explain(dsn, statements)
-            await cache.close()
+            times = []
+            for call in range(warmup + calls):
+                started = time.perf_counter()
+                async with sessionmaker() as session:
+                    report = await service.report(session, profile, settings)
+                if call >= warmup:
+                    times.append(time.perf_counter() - started)
+            statements = len(sql.take()) / (warmup + calls)
         finally:
             await engine.dispose()
-
-    p = first.progress
-    print(
-        f"The report: {p.totals.messages:,} messages on {p.totals.active_days} active days, "
-        f"streak {p.current_streak} (best {p.best_streak}), {p.totals.saved_words} saved words, "
-        f"today {first.today.messages} messages.\n"
-    )
-    rows = [
-        (
-            "cold, cache disabled",
-            ms(median(cold)),
-            ms(percentile(cold, 95)),
-            ms(min(cold)),
-            len(statements),
-            verdict(median(cold) < TARGET),
-        ),
-        (
-            "cold through Redis (entries deleted first)",
-            ms(median(through_redis)),
-            ms(percentile(through_redis, 95)),
-            ms(min(through_redis)),
-            f"{per_call_redis:g}",
-            verdict(median(through_redis) < TARGET),
-        ),
-        (
-            "warm (cache hit), for contrast",
-            ms(median(warm)),
-            ms(percentile(warm, 95)),
-            ms(min(warm)),
-            warm_sql,
-            "–",
-        ),
-    ]
-    print(
-        table(
-            rows,
-            [
-                f"StatsService.report, {CALLS} calls",
-                "median",
-                "p95",
-                "min",
-                "SQL per call",
-                f"target median < {TARGET * 1000:g} ms",
-            ],
+    if report.progress.totals.messages != MEASURED_MESSAGES:
+        raise RuntimeError(f"the report counts {report.progress.totals.messages} messages")
+    return [
+        Result(
+            f"cold /stats, {messages:,} messages on PostgreSQL: median < {TARGET * 1000:g} ms",
+            f"{ms(median(times))} median, {ms(percentile(times, 95))} p95",
+            median(times) < TARGET,
+            f"{calls} calls, cache disabled, {statements:g} SQL statements each; rows: "
+            + ", ".join(f"{name} {count:,}" for name, count in sizes.items()),
         )
-    )
-    print()
-    total = sum(executed for _, _, executed in plans)
-    print(
-        f"## The {len(plans)} statements of one cold call (server execution time "
-        f"{total:.3f} ms in all)\n"
-    )
-    for statement, plan, _ in plans:
-        print("```sql")
-        print(" ".join(statement.split()))
-        print("```\n```")
-        print(plan)
-        print("```\n")
+    ]
 
 
 if __name__ == "__main__":
-    run(main)
+    cli(measure)

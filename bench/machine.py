@@ -46,8 +46,8 @@ def server_version(command: list[str]) -> str:
         return "unknown"
 
 
-def main() -> None:
-    rows = [
+def rows() -> list[tuple[str, str]]:
+    found = [
         ("date", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("CPU", f"{cpu_model()} ({os.cpu_count()} CPUs as seen by nproc)"),
         ("memory", memory()),
@@ -56,13 +56,17 @@ def main() -> None:
     ]
     for package in PACKAGES:
         try:
-            rows.append((package, metadata.version(package)))
+            found.append((package, metadata.version(package)))
         except metadata.PackageNotFoundError:
-            rows.append((package, "not installed"))
-    rows.append(("Redis server", server_version(["redis-server", "--version"])))
-    rows.append(("PostgreSQL", server_version(["psql", "--version"])))
+            found.append((package, "not installed"))
+    found.append(("Redis server", server_version(["redis-server", "--version"])))
+    found.append(("PostgreSQL", server_version(["psql", "--version"])))
+    return found
+
+
+def main() -> None:
     print("| | |\n|---|---|")
-    for name, value in rows:
+    for name, value in rows():
         print(f"| {name} | {value} |")
 
 

@@ -1,290 +1,129 @@
 """Redis round trips and SQL statements per update, on a warm cache.
 
-    python -m bench.round_trips
+    python -m bench.round_trips [--quick]
 
-The real dispatcher (bot.app.build_dispatcher) against the machine's Redis (database 12), a
-temporary SQLite file and the in-process OpenAI stand-in. Every `execute_command` of the bot's
-Redis client and every pipeline `execute` is one round trip; every `before_cursor_execute` is
-one SQL statement; every `asyncio.to_thread` is one thread hop (aiogram runs synchronous
-filters and handlers that way). Updates are fed one at a time, so each count belongs to one
-update.
+The dispatcher of `bot.app.build_dispatcher` against the machine's Redis, a temporary SQLite
+file and the in-process OpenAI stand-in. Updates are fed one at a time, so each count belongs
+to one update. Anna and Boris have the same settings: Anna's messages miss Honzík's cache,
+Boris sends the same words right after her and gets her cached answers; his second message
+finds both the answer and his conversation history in Redis.
 
-Targets (from the issue): the learner context costs 1 Redis round trip and 0 SQL on a warm
-cache; a warm /stats runs 0 SQL.
+Targets: a warm /help costs 1 Redis round trip in polling mode and at most 2 in webhook mode,
+and runs no SQL; text with a cached Honzík answer and cached history at most 4 round trips,
+a Honzík miss at most 8.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
+from aiogram.methods import SendMessage
 from aiogram.types import Update
 
 from bench._common import (
-    RedisCounter,
+    HEARD,
+    RedisWire,
+    Result,
     SqlCounter,
-    SqlStatement,
     Stack,
-    banner,
-    redis_db12,
+    clean_redis,
+    cli,
+    describe_trips,
     reply_per_request,
-    run,
+    round_trips,
     stack,
-    table,
-    verdict,
 )
-from bot.handlers.keyboards import ResetCb
+from bench._webhook import help_trips
 from tests.standins.openai import FakeOpenAI
 from tests.support import updates
 
-OPENER = "Ahoj, jak se máš?"
+FIRST, SECOND = "Ahoj, jak se máš?", "Dneska jdu do kina s kamarádem."
 
 
 @dataclass
-class Measured:
-    label: str
-    warm: bool
-    trips: list[str]
-    statements: list[SqlStatement]
-    openai: Counter[str]
-    telegram: list[str]
-
-    context_trips: int
-    context_sql: int
-    hops: list[str]
+class Counted:
+    trips: list[list[str]]
+    statements: list[str]
+    chat_calls: int
 
 
 class Probe:
-    def __init__(self, s: Stack, oa: FakeOpenAI) -> None:
-        self.s = s
-        self.oa = oa
-        assert s.resources.cache.redis is not None
-        self.redis = RedisCounter(s.resources.cache.redis)
+    def __init__(self, s: Stack, oa: FakeOpenAI, wire: RedisWire) -> None:
+        self.s, self.oa, self.wire = s, oa, wire
         self.sql = SqlCounter(s.resources.engine)
-        self.rows: list[Measured] = []
-        self.context = (0, 0)
-        # The middleware calls `self.users.context(...)`: wrapping the method on the shared
-        # instance attributes exactly the round trips and statements of the learner context.
-        users = s.dp["users"]
-        original = users.context
 
-        async def context(*args: Any, **kwargs: Any) -> Any:
-            trips, statements = len(self.redis.trips), len(self.sql.statements)
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                self.context = (
-                    len(self.redis.trips) - trips,
-                    len(self.sql.statements) - statements,
-                )
-
-        users.context = context
-
-        # aiogram runs a synchronous filter or handler with asyncio.to_thread (one thread hop
-        # each); the chart is drawn in a thread on purpose, and the OpenAI client probes the
-        # platform in a thread before its first request. Count them per update.
-        self.hops: list[str] = []
-        to_thread = asyncio.to_thread
-        known = {
-            "render": "chart render",
-            "get_platform": "OpenAI client's platform probe (first request only)",
-        }
-
-        async def counting_to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
-            name = getattr(func, "__name__", "")
-            self.hops.append(known.get(name, "sync filter or handler (aiogram)"))
-            return await to_thread(func, *args, **kwargs)
-
-        asyncio.to_thread = counting_to_thread  # type: ignore[assignment]
-
-    async def feed(self, label: str, update: Update, *, warm: bool, show: bool = True) -> Measured:
-        self.redis.take()
+    async def feed(self, update: Update, answer: str = "") -> Counted:
+        """Feed one update; it must be answered with a message containing `answer`."""
+        self.wire.take()
         self.sql.take()
         self.s.session.clear()
-        self.context = (0, 0)
-        self.hops = []
-        before = Counter(call.endpoint for call in self.oa.history)
+        calls = len(self.oa.calls("chat"))
         await self.s.feed(update)
-        after = Counter(call.endpoint for call in self.oa.history)
-        row = Measured(
-            label,
-            warm,
-            [trip.purpose for trip in self.redis.take()],
-            self.sql.take(),
-            after - before,
-            [type(method).__name__ for method in self.s.session.requests],
-            *self.context,
-            self.hops,
-        )
-        if show:
-            self.rows.append(row)
-        return row
+        counted = Counted(self.wire.take(), self.sql.take(), len(self.oa.calls("chat")) - calls)
+        texts = [m.text for m in self.s.session.requests if isinstance(m, SendMessage)]
+        if not any(answer in text for text in texts):
+            raise RuntimeError(f"update {update.update_id} was not answered: sent {texts}")
+        return counted
 
 
-def breakdown(row: Measured) -> str:
-    lines = [f"## {row.label}", ""]
-    trips = Counter(row.trips)
-    lines.append(
-        table(
-            [(purpose, n) for purpose, n in trips.items()] + [("**total**", len(row.trips))],
-            ["Redis round trip (purpose)", "count"],
-        )
-    )
-    lines.append("")
-    if row.statements:
-        shapes = Counter(s.shape for s in row.statements)
-        lines.append(
-            table(
-                [(f"`{shape}`", n) for shape, n in shapes.items()]
-                + [("**total**", len(row.statements))],
-                ["SQL statement", "count"],
-            )
-        )
-    else:
-        lines.append("SQL statements: **0**")
-    openai = ", ".join(f"{k} {v}" for k, v in row.openai.items()) or "none"
-    hops = ", ".join(f"{k} {v}" for k, v in Counter(row.hops).items()) or "none"
-    lines += [
-        "",
-        f"OpenAI calls: {openai}. Bot API requests: {', '.join(row.telegram)}. "
-        f"Thread hops: {hops}.",
-        "",
-    ]
-    return "\n".join(lines)
+def worst(samples: list[Counted]) -> Counted:
+    return max(samples, key=lambda c: len(c.trips))
 
 
-async def main() -> None:
-    banner("Redis round trips and SQL statements per update")
-    async with redis_db12(), FakeOpenAI() as oa:
+async def measure(quick: bool) -> list[Result]:
+    repeats = 1 if quick else 5
+    async with clean_redis(), FakeOpenAI() as oa:
         oa.script_chat(reply_per_request)
         async with stack(openai_base_url=oa.base_url, openai_max_retries=0) as s:
-            probe = Probe(s, oa)
-            anna, boris, cyril = (updates.learner(uid) for uid in (7001, 7002, 7003))
+            with RedisWire() as wire:
+                probe = Probe(s, oa, wire)
+                anna, boris = updates.learner(7001), updates.learner(7002)
+                await probe.feed(updates.message("/help", user=anna))
+                await probe.feed(updates.message("/help", user=boris))
+                helps = [
+                    await probe.feed(updates.message("/help", user=anna)) for _ in range(repeats)
+                ]
+                misses = [await probe.feed(updates.message(FIRST, user=anna), HEARD)]
+                await probe.feed(updates.message(FIRST, user=boris), HEARD)
+                misses.append(await probe.feed(updates.message(SECOND, user=anna), HEARD))
+                hit = await probe.feed(updates.message(SECOND, user=boris), HEARD)
 
-            await probe.feed(
-                "/help, first contact (cold)", updates.message("/help", user=anna), warm=False
-            )
-            for _ in range(3):
-                await probe.feed("/help (warm)", updates.message("/help", user=anna), warm=True)
-            await probe.feed(
-                "/stats (cold: SQL, chart drawn)", updates.message("/stats", user=anna), warm=False
-            )
-            for _ in range(3):
-                await probe.feed("/stats (warm)", updates.message("/stats", user=anna), warm=True)
-            await probe.feed(
-                f"text '{OPENER}', Honzík miss (first learner)",
-                updates.message(OPENER, user=anna),
-                warm=False,
-            )
-            await probe.feed(
-                "/stats right after a message (version bumped: stats reload)",
-                updates.message("/stats", user=anna),
-                warm=False,
-            )
-            await probe.feed("/stats (warm again)", updates.message("/stats", user=anna), warm=True)
-
-            # Boris: same settings, context warm, first conversation (history from the DB).
-            await probe.feed(
-                "boris /help", updates.message("/help", user=boris), warm=False, show=False
-            )
-            await probe.feed(
-                f"text '{OPENER}', cached Honzík answer; history loaded from DB (2nd learner)",
-                updates.message(OPENER, user=boris),
-                warm=True,
-            )
-            # Cyril: same settings, context warm, after /reset -> "new conversation" the
-            # history entry is cached as empty, so the whole turn is served from Redis.
-            await probe.feed(
-                "cyril /help", updates.message("/help", user=cyril), warm=False, show=False
-            )
-            await probe.feed(
-                "cyril reset",
-                updates.callback(ResetCb(action="conversation").pack(), user=cyril),
-                warm=False,
-                show=False,
-            )
-            await probe.feed(
-                f"text '{OPENER}', cached Honzík answer and cached history (3rd learner)",
-                updates.message(OPENER, user=cyril),
-                warm=True,
-            )
-            report(probe.rows)
-
-
-def report(rows: list[Measured]) -> None:
-    summary: list[tuple[Any, ...]] = []
-    seen: set[str] = set()
-    for row in rows:
-        if row.label in seen:
-            continue
-        seen.add(row.label)
-        same = [r for r in rows if r.label == row.label]
-        stable = all(
-            (len(r.trips), len(r.statements), len(r.hops))
-            == (len(row.trips), len(row.statements), len(row.hops))
-            for r in same
-        )
-        summary.append(
-            (
-                row.label,
-                "warm" if row.warm else "cold",
-                len(row.trips),
-                len(row.statements),
-                row.context_trips,
-                row.context_sql,
-                len(row.hops),
-                f"{len(same)}x" + ("" if stable else " (varied!)"),
-            )
-        )
-    print(
-        table(
-            summary,
-            [
-                "update",
-                "cache",
-                "Redis RTs",
-                "SQL",
-                "context RTs",
-                "context SQL",
-                "thread hops",
-                "runs",
-            ],
-        )
-    )
-    print()
-    for row in rows:
-        if row.label in seen:
-            seen.discard(row.label)
-            print(breakdown(row))
-
-    warm = [r for r in rows if r.warm]
-    context_ok = all(r.context_trips == 1 and r.context_sql == 0 for r in warm)
-    stats_ok = all(len(r.statements) == 0 for r in warm if r.label.startswith("/stats"))
-    print("## Targets\n")
-    print(
-        table(
-            [
-                (
-                    "learner context on a warm cache: 1 Redis round trip, 0 SQL",
-                    ", ".join(sorted({f"{r.context_trips} RT/{r.context_sql} SQL" for r in warm})),
-                    verdict(context_ok),
-                ),
-                (
-                    "warm /stats: 0 SQL",
-                    ", ".join(
-                        sorted(
-                            {str(len(r.statements)) for r in warm if r.label.startswith("/stats")}
-                        )
-                    ),
-                    verdict(stats_ok),
-                ),
-            ],
-            ["target", "measured", "verdict"],
-        )
-    )
+    hooked = await help_trips(repeats)
+    polling = worst(helps)
+    miss = worst(misses)
+    sql = max(len(c.statements) for c in helps)
+    results = [
+        Result(
+            "warm /help, polling: 1 Redis round trip",
+            round_trips(polling.trips),
+            len(polling.trips) <= 1,
+            "round trips in order: " + describe_trips(polling.trips),
+        ),
+        hooked,
+        Result(
+            "warm /help: 0 SQL statements",
+            f"{sql} statements",
+            sql == 0,
+            "; ".join(worst(helps).statements[:5]),
+        ),
+        Result(
+            "text, cached Honzík answer and cached history: ≤ 4 Redis round trips",
+            round_trips(hit.trips)
+            + ("" if hit.chat_calls == 0 else " (not a cache hit: Honzík was asked)"),
+            len(hit.trips) <= 4 and hit.chat_calls == 0,
+            "round trips in order: " + describe_trips(hit.trips),
+        ),
+        Result(
+            "text, Honzík miss: ≤ 8 Redis round trips",
+            f"{round_trips(miss.trips)} (worst of {len(misses)} misses: "
+            + ", ".join(str(len(m.trips)) for m in misses)
+            + ")",
+            len(miss.trips) <= 8 and all(m.chat_calls == 1 for m in misses),
+            "round trips in order: " + describe_trips(miss.trips),
+        ),
+    ]
+    return results
 
 
 if __name__ == "__main__":
-    run(main)
+    cli(measure)

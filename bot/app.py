@@ -33,12 +33,17 @@ from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
 from bot.metrics import Metrics
-from bot.middlewares import DbSessionMiddleware, InFlight, InFlightMiddleware, UserContextMiddleware
-from bot.middlewares.limits import RateLimitMiddleware
-from bot.middlewares.once import HandleOnceMiddleware
-from bot.middlewares.order import ChatOrderMiddleware, ChatQueue
+from bot.middlewares import (
+    DbSessionMiddleware,
+    InFlight,
+    InFlightMiddleware,
+    LearnerContextMiddleware,
+)
 from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.middlewares.timing import HandlerTimingMiddleware
+from bot.runtime.inbox import Inbox
+from bot.runtime.polling import Poller
+from bot.runtime.webhook import WebhookEndpoint
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
 from bot.services.reset import ResetService
@@ -46,7 +51,6 @@ from bot.services.stats import StatsService
 from bot.services.users import UserService
 from bot.services.words import WordsService
 from bot.web.server import create_web_app, start_web
-from bot.web.webhook import AdmittingRequestHandler
 
 log = logging.getLogger("bot")
 
@@ -78,7 +82,7 @@ class Resources:
             cache=cache,
             openai=create_openai(config),
             inflight=inflight,
-            metrics=Metrics(cache.counters, inflight),
+            metrics=Metrics(cache.counters, lambda: inflight.count),
         )
 
     async def close(self) -> None:
@@ -111,12 +115,13 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         Character.HONZIK: config.tts_voice_honzik,
         Character.NOVAKOVA: config.tts_voice_novakova,
     }
-    # Chat ordering is done by ChatOrderMiddleware below, after the update is counted in flight
-    # and claimed, so a duplicate never waits for the lock and shutdown sees waiting updates.
+    # Order comes from Telegram (webhook) or from the poller's per-chat chains, not from
+    # aiogram's event isolation, which would take a lock per update for nothing.
     dp = Dispatcher(events_isolation=DisabledEventIsolation())
     dp.workflow_data.update(
         config=config,
         cache=cache,
+        keys=keys,
         users=users,
         conversation=conversation,
         stats=StatsService(cache, keys, config.zone),
@@ -127,13 +132,10 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         counter_sync=CounterSync(cache, cache.counters),
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
-    queue = ChatQueue(cache)
-    dp.workflow_data["chat_queue"] = queue
-    dp.update.outer_middleware(HandleOnceMiddleware(cache, queue))
-    dp.update.outer_middleware(ChatOrderMiddleware(queue))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
-    dp.update.outer_middleware(UserContextMiddleware(users))
-    dp.message.outer_middleware(RateLimitMiddleware(cache, config.rate_limit_per_minute))
+    dp.update.outer_middleware(
+        LearnerContextMiddleware(cache, keys, users, config.rate_limit_per_minute)
+    )
     timing = HandlerTimingMiddleware(metrics)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.middleware(timing)
@@ -173,10 +175,15 @@ async def run(config: Config) -> None:
         health = HealthService(resources.engine, resources.cache, config.environment)
         app = create_web_app(health, resources.metrics)
         if config.webhook_url:
-            secret = config.webhook_secret.get_secret_value() if config.webhook_secret else None
-            # Only the route: `register` would also close the bot's session when the web
-            # server stops, before the updates in flight have sent their replies.
-            hook = AdmittingRequestHandler(dp, bot, dp["chat_queue"], secret_token=secret)
+            assert config.webhook_secret is not None
+            hook = WebhookEndpoint(
+                dp,
+                bot,
+                resources.cache,
+                dp["keys"],
+                resources.metrics,
+                config.webhook_secret.get_secret_value(),
+            )
             app.router.add_post(urlsplit(config.webhook_url).path or "/", hook.handle)
         runner = await start_web(app, config.port)
         redis_state = await resources.cache.health()
@@ -187,9 +194,7 @@ async def run(config: Config) -> None:
         if config.webhook_url:
             await _serve_webhook(dp, bot, runner, resources.inflight, config)
         else:
-            await bot.delete_webhook(drop_pending_updates=False)
-            dp.shutdown.register(_drain)
-            await dp.start_polling(bot, close_bot_session=False, inflight=resources.inflight)
+            await _serve_polling(dp, bot, resources)
         await counter_sync.push()
     finally:
         if sync is not None:
@@ -210,14 +215,12 @@ async def _serve_webhook(
     replica instead of dropping them.
     """
     assert config.webhook_url is not None and config.webhook_secret is not None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
     await bot.set_webhook(
         config.webhook_url,
         secret_token=config.webhook_secret.get_secret_value(),
         allowed_updates=dp.resolve_used_update_types(),
+        max_connections=config.webhook_max_connections,
         drop_pending_updates=False,
     )
     await dp.emit_startup(bot=bot, **dp.workflow_data)
@@ -238,13 +241,22 @@ async def _finish_in_flight(inflight: InFlight) -> None:
         log.warning("stopping with %s updates still in flight", inflight.count)
 
 
-async def _drain(bot: Bot, inflight: InFlight) -> None:
-    """Polling: finish the updates in flight, then confirm them so a restart skips them."""
-    await _finish_in_flight(inflight)
-    if inflight.last_update_id is None:
-        return
-    try:
-        await bot.get_updates(offset=inflight.last_update_id + 1, timeout=0, limit=1)
-    except (TelegramAPIError, OSError) as exc:
-        # Not fatal: the claims in Redis keep a replayed update from being answered twice.
-        log.warning("could not confirm the last updates to Telegram: %s", exc)
+async def _serve_polling(dp: Dispatcher, bot: Bot, resources: Resources) -> None:
+    """Poll until SIGTERM; the poller then finishes what is in flight and confirms it."""
+    stop = _stop_on_signals()
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.emit_startup(bot=bot, **dp.workflow_data)
+    log.info("polling mode")
+    poller = Poller(
+        dp, bot, Inbox(resources.engine), resources.metrics, drain_timeout=DRAIN_TIMEOUT
+    )
+    await poller.run(stop)
+    await dp.emit_shutdown(bot=bot, **dp.workflow_data)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

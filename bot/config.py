@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.cache.keys import Family
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./mluv.db"
 
 
@@ -71,6 +73,7 @@ class Config(DatabaseConfig):
     redis_cache_ttl_user: int = Field(default=3600, gt=0)
     redis_cache_ttl_stats: int = Field(default=900, gt=0)
     redis_cache_ttl_openai: int = Field(default=86400, gt=0)
+    cache_bypass: Annotated[frozenset[Family], NoDecode] = frozenset()
 
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     timezone: str = "Europe/Prague"
@@ -80,6 +83,7 @@ class Config(DatabaseConfig):
     port: int = Field(default=8000, gt=0, lt=65536)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    webhook_max_connections: int = Field(default=100, ge=1, le=100)
 
     rate_limit_per_minute: int = Field(default=20, ge=0)
     daily_ai_messages: int = Field(default=0, ge=0)
@@ -111,6 +115,19 @@ class Config(DatabaseConfig):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("cache_bypass", mode="before")
+    @classmethod
+    def _family_names(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = {part.strip().lower() for part in value.split(",") if part.strip()}
+        known = {family.value for family in Family}
+        if unknown := sorted(names - known):
+            raise ValueError(
+                f"unknown cache families {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return frozenset(Family(name) for name in names)
 
     @field_validator("timezone")
     @classmethod

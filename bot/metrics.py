@@ -7,7 +7,7 @@ costs nothing on the hot path.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -15,15 +15,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot.cache import CacheCounters, Family
-from bot.middlewares.inflight import InFlight
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class _LiveFigures(Collector):
-    def __init__(self, counters: CacheCounters, inflight: InFlight) -> None:
+    def __init__(self, counters: CacheCounters, in_flight: Callable[[], int]) -> None:
         self.counters = counters
-        self.inflight = inflight
+        self.in_flight = in_flight
 
     def collect(self) -> Iterator[Metric]:
         hits = CounterMetricFamily("mluv_cache_hits", "Cache hits", labels=["family"])
@@ -37,14 +36,19 @@ class _LiveFigures(Collector):
             "mluv_redis_errors", "Redis calls that failed and fell back", value=self.counters.errors
         )
         yield GaugeMetricFamily(
-            "mluv_updates_in_flight", "Updates being handled now", value=self.inflight.count
+            "mluv_updates_in_flight", "Updates being handled now", value=self.in_flight()
         )
 
 
 class Metrics:
-    def __init__(self, counters: CacheCounters, inflight: InFlight) -> None:
+    def __init__(self, counters: CacheCounters, in_flight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_LiveFigures(counters, inflight))
+        self.registry.register(_LiveFigures(counters, in_flight))
+        self.updates_unparseable = Counter(
+            "mluv_updates_unparseable",
+            "Updates skipped because this version cannot read them",
+            registry=self.registry,
+        )
         self.openai_calls = Counter(
             "mluv_openai_calls",
             "Calls to OpenAI by endpoint and outcome",

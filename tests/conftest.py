@@ -90,7 +90,7 @@ def make_resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resourc
         cache=cache,
         openai=create_openai(config),
         inflight=inflight,
-        metrics=Metrics(cache.counters, inflight),
+        metrics=Metrics(cache.counters, lambda: inflight.count),
     )
 
 

@@ -1,4 +1,4 @@
-"""`bot.cache.store.Cache` against fakeredis: get-or-set, single-flight, NX fill, fail-open."""
+"""`bot.cache.Cache` against fakeredis: get-or-set, single-flight, NX fill, fail-open."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from bot.cache import store
+from bot.cache import gateway
 from bot.cache.keys import CacheTTLs, Family, Key, Keys
 from bot.cache.store import Cache
 from bot.domain import Level, NativeLanguage, Profile
 
 KEYS = Keys(CacheTTLs())
 DEADLINE = 5.0
+
+
+def holding(key: Key[Any], kind: Any) -> Key[Any]:
+    """The same entry, holding values of another type."""
+    return Key(key.name, key.family, key.ttl, kind)
 
 
 class CountingRedis(FakeAsyncRedis):
@@ -81,12 +86,13 @@ def profile(telegram_id: int = 1, username: str | None = "anna") -> Profile:
 
 
 async def test_miss_then_hit_is_counted_per_family(cache: Cache) -> None:
-    user_key, stats_key = KEYS.profile(1), KEYS.progress(1, 86400)
+    user_key = holding(KEYS.profile(1), dict[str, int])
+    stats_key = KEYS.progress(1, 86400, dict[str, int])
     load, calls = counting_loader({"a": 1})
 
-    assert await cache.fetch(user_key, dict[str, int], load) == {"a": 1}
-    assert await cache.fetch(user_key, dict[str, int], load) == {"a": 1}
-    assert await cache.fetch(stats_key, dict[str, int], load) == {"a": 1}
+    assert await cache.fetch(user_key, load) == {"a": 1}
+    assert await cache.fetch(user_key, load) == {"a": 1}
+    assert await cache.fetch(stats_key, load) == {"a": 1}
 
     assert len(calls) == 2  # one load per key, the second user fetch was a hit
     assert cache.counters.hits[Family.USER] == 1
@@ -97,10 +103,10 @@ async def test_miss_then_hit_is_counted_per_family(cache: Cache) -> None:
 
 
 async def test_read_counts_and_does_not_load(cache: Cache) -> None:
-    key = KEYS.words_all(3)
-    assert await cache.read(key, list[str]) is None
-    await cache.put(key, ["pes"], list[str])
-    assert await cache.read(key, list[str]) == ["pes"]
+    key = KEYS.words_all(3, list[str])
+    assert await cache.read(key) is None
+    await cache.put(key, ["pes"])
+    assert await cache.read(key) == ["pes"]
     assert cache.counters.misses[Family.WORDS] == 1
     assert cache.counters.hits[Family.WORDS] == 1
 
@@ -108,22 +114,22 @@ async def test_read_counts_and_does_not_load(cache: Cache) -> None:
 async def test_fetch_many_partial_hit_loads_once_and_counts_each_key(
     cache: Cache, fake_redis: FakeAsyncRedis
 ) -> None:
-    a, b = KEYS.profile(5), KEYS.settings(5)
-    await cache.put(a, "cached-a", str)
+    a, b = holding(KEYS.profile(5), str), holding(KEYS.settings(5), str)
+    await cache.put(a, "cached-a")
     calls: list[int] = []
 
-    async def load() -> list[Any]:
+    async def load() -> tuple[str, str]:
         calls.append(1)
-        return ["loaded-a", "loaded-b"]
+        return "loaded-a", "loaded-b"
 
-    assert await cache.fetch_many([a, b], [str, str], load) == ["loaded-a", "loaded-b"]
+    assert await cache.fetch_many((a, b), load) == ("loaded-a", "loaded-b")
     assert calls == [1]
     assert cache.counters.hits[Family.USER] == 1
     assert cache.counters.misses[Family.USER] == 1
     # The reader never overwrites: the entry that was there stays; the missing one is filled.
     assert await fake_redis.get("user:5:profile") == b'"cached-a"'
     assert await fake_redis.get("user:5:settings") == b'"loaded-b"'
-    assert await cache.fetch_many([a, b], [str, str], must_not_load) == ["cached-a", "loaded-b"]
+    assert await cache.fetch_many((a, b), must_not_load) == ("cached-a", "loaded-b")
 
 
 @pytest.mark.parametrize(
@@ -137,11 +143,11 @@ async def test_fetch_many_partial_hit_loads_once_and_counts_each_key(
     ],
 )
 async def test_values_round_trip_through_json(cache: Cache, kind: Any, value: Any) -> None:
-    key = KEYS.honzik("digest")
+    key = KEYS.honzik("digest", kind)
     load, _ = counting_loader(value)
-    assert await cache.fetch(key, kind, load) == value
+    assert await cache.fetch(key, load) == value
 
-    again = await cache.fetch(key, kind, must_not_load)
+    again = await cache.fetch(key, must_not_load)
     assert again == value
     assert type(again) is type(value)
     if isinstance(value, Profile):
@@ -150,12 +156,12 @@ async def test_values_round_trip_through_json(cache: Cache, kind: Any, value: An
 
 
 async def test_fill_and_put_use_the_keys_ttl(cache: Cache, fake_redis: FakeAsyncRedis) -> None:
-    filled = Key("stats:1:daily:2026-01-01", Family.STATS, 123)
-    written = Key("tts:abc:onyx", Family.TTS, 4567)
+    filled = Key("stats:1:daily:2026-01-01", Family.STATS, 123, int)
+    written = Key("tts:abc:onyx", Family.TTS, 4567, str)
     load, _ = counting_loader(1)
 
-    await cache.fetch(filled, int, load)
-    await cache.put(written, "x", str)
+    await cache.fetch(filled, load)
+    await cache.put(written, "x")
 
     assert 120 <= await fake_redis.ttl("stats:1:daily:2026-01-01") <= 123
     assert 4560 <= await fake_redis.ttl("tts:abc:onyx") <= 4567
@@ -163,9 +169,9 @@ async def test_fill_and_put_use_the_keys_ttl(cache: Cache, fake_redis: FakeAsync
 
 async def test_zero_ttl_still_expires(cache: Cache, fake_redis: FakeAsyncRedis) -> None:
     # A daily-stats key built at midnight has 0 seconds left: it must not live forever.
-    key = Key("stats:1:daily:2026-01-01", Family.STATS, 0)
+    key = Key("stats:1:daily:2026-01-01", Family.STATS, 0, int)
     load, _ = counting_loader(1)
-    await cache.fetch(key, int, load)
+    await cache.fetch(key, load)
     assert 0 < await fake_redis.ttl(key.name) <= 1
 
 
@@ -181,34 +187,34 @@ async def test_fill_does_not_overwrite_a_value_put_by_a_writer_meanwhile(
 
     async def load() -> Profile:
         # A writer commits and puts the new value between this reader's miss and its fill.
-        await cache.put(key, fresh, Profile)
+        await cache.put(key, fresh)
         return stale
 
-    assert await cache.fetch(key, Profile, load) == stale
-    assert await cache.fetch(key, Profile, must_not_load) == fresh
+    assert await cache.fetch(key, load) == stale
+    assert await cache.fetch(key, must_not_load) == fresh
     assert Profile.model_validate_json(await fake_redis.get("user:11:profile")) == fresh
 
 
 async def test_put_overwrites_and_delete_removes(cache: Cache, fake_redis: FakeAsyncRedis) -> None:
-    key = KEYS.settings(12)
+    key = holding(KEYS.settings(12), dict[str, str])
     load, _ = counting_loader({"style": "friendly"})
-    await cache.fetch(key, dict[str, str], load)
+    await cache.fetch(key, load)
 
-    await cache.put(key, {"style": "tutor"}, dict[str, str])
-    assert await cache.fetch(key, dict[str, str], must_not_load) == {"style": "tutor"}
+    await cache.put(key, {"style": "tutor"})
+    assert await cache.fetch(key, must_not_load) == {"style": "tutor"}
 
-    await cache.put_many([(key, {"style": "casual"}, dict[str, str])])
-    assert await cache.read(key, dict[str, str]) == {"style": "casual"}
+    await cache.put_many([(key, {"style": "casual"})])
+    assert await cache.read(key) == {"style": "casual"}
 
     await cache.delete(key)
     assert await fake_redis.exists("user:12:settings") == 0
 
 
 async def test_none_from_the_loader_is_not_cached(cache: Cache, fake_redis: FakeAsyncRedis) -> None:
-    key = KEYS.progress(13, 86400)
+    key = KEYS.progress(13, 86400, dict[str, int] | None)  # type: ignore[arg-type]
     load, calls = counting_loader(None)
-    assert await cache.fetch(key, dict[str, int] | None, load) is None
-    assert await cache.fetch(key, dict[str, int] | None, load) is None
+    assert await cache.fetch(key, load) is None
+    assert await cache.fetch(key, load) is None
     assert len(calls) == 2
     assert await fake_redis.exists("stats:13:progress") == 0
 
@@ -217,7 +223,7 @@ async def test_none_from_the_loader_is_not_cached(cache: Cache, fake_redis: Fake
 
 
 async def test_concurrent_misses_share_one_load(cache: Cache) -> None:
-    key = KEYS.whisper("audio")
+    key = KEYS.whisper("audio", str)
     release = asyncio.Event()
     calls: list[int] = []
 
@@ -226,7 +232,7 @@ async def test_concurrent_misses_share_one_load(cache: Cache) -> None:
         await release.wait()
         return "dobrý den"
 
-    tasks = [asyncio.create_task(cache.fetch(key, str, load)) for _ in range(5)]
+    tasks = [asyncio.create_task(cache.fetch(key, load)) for _ in range(5)]
     # Every caller has missed (and so is either loading or waiting) before the load finishes.
     await until(lambda: cache.counters.misses[Family.WHISPER] == 5, "five misses")
     assert calls == [1]
@@ -235,11 +241,11 @@ async def test_concurrent_misses_share_one_load(cache: Cache) -> None:
     results = await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE)
     assert results == ["dobrý den"] * 5
     assert calls == [1]
-    assert await cache.fetch(key, str, must_not_load) == "dobrý den"
+    assert await cache.fetch(key, must_not_load) == "dobrý den"
 
 
 async def test_a_load_error_reaches_every_waiter_and_the_next_call_retries(cache: Cache) -> None:
-    key = KEYS.tts("text", "onyx")
+    key = KEYS.tts("text", "onyx", str)
     release = asyncio.Event()
     calls: list[int] = []
 
@@ -248,7 +254,7 @@ async def test_a_load_error_reaches_every_waiter_and_the_next_call_retries(cache
         await release.wait()
         raise RuntimeError("openai is down")
 
-    tasks = [asyncio.create_task(cache.fetch(key, str, failing)) for _ in range(5)]
+    tasks = [asyncio.create_task(cache.fetch(key, failing)) for _ in range(5)]
     await until(lambda: cache.counters.misses[Family.TTS] == 5, "five misses")
     release.set()
     results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), DEADLINE)
@@ -257,13 +263,13 @@ async def test_a_load_error_reaches_every_waiter_and_the_next_call_retries(cache
     assert all(isinstance(r, RuntimeError) and str(r) == "openai is down" for r in results)
 
     load, retry_calls = counting_loader("audio")
-    assert await cache.fetch(key, str, load) == "audio"
+    assert await cache.fetch(key, load) == "audio"
     assert retry_calls == [1]
-    assert await cache.fetch(key, str, must_not_load) == "audio"
+    assert await cache.fetch(key, must_not_load) == "audio"
 
 
 async def test_cancelling_the_loading_caller_does_not_cancel_the_waiters(cache: Cache) -> None:
-    key = KEYS.honzik("cancel")
+    key = KEYS.honzik("cancel", str)
     started = asyncio.Event()
     release = asyncio.Event()
     calls: list[int] = []
@@ -276,9 +282,9 @@ async def test_cancelling_the_loading_caller_does_not_cancel_the_waiters(cache: 
         await release.wait()
         return "value"
 
-    owner = asyncio.create_task(cache.fetch(key, str, load))
+    owner = asyncio.create_task(cache.fetch(key, load))
     await asyncio.wait_for(started.wait(), DEADLINE)
-    waiter = asyncio.create_task(cache.fetch(key, str, load))
+    waiter = asyncio.create_task(cache.fetch(key, load))
     await until(lambda: cache.counters.misses[Family.HONZIK] == 2, "the waiter's miss")
 
     owner.cancel()
@@ -298,7 +304,7 @@ async def test_shared_load_runs_on_one_replica_while_the_other_waits() -> None:
     redis_b = CountingRedis(server=server)
     replica_a = Cache(redis_a, prefix="mluv:", poll_interval=0.005, lock_ttl=10)
     replica_b = Cache(redis_b, prefix="mluv:", poll_interval=0.005, lock_ttl=10)
-    key = KEYS.honzik("expensive")
+    key = KEYS.honzik("expensive", str)
     lock_name = "mluv:honzik:response:expensive:lock"
 
     b_waiting = asyncio.Event()
@@ -321,10 +327,10 @@ async def test_shared_load_runs_on_one_replica_while_the_other_waits() -> None:
         return "answer from A"
 
     try:
-        task_a = asyncio.create_task(replica_a.fetch(key, str, load_a, shared=True))
+        task_a = asyncio.create_task(replica_a.fetch(key, load_a, shared=True))
         await asyncio.wait_for(a_started.wait(), DEADLINE)
         result_b = await asyncio.wait_for(
-            replica_b.fetch(key, str, must_not_load, shared=True), DEADLINE
+            replica_b.fetch(key, must_not_load, shared=True), DEADLINE
         )
         result_a = await asyncio.wait_for(task_a, DEADLINE)
 
@@ -343,7 +349,7 @@ async def test_shared_waiter_loads_itself_when_the_lock_owner_fails() -> None:
     redis_a, redis_b = CountingRedis(server=server), CountingRedis(server=server)
     replica_a = Cache(redis_a, poll_interval=0.005)
     replica_b = Cache(redis_b, poll_interval=0.005)
-    key = KEYS.whisper("owner-fails")
+    key = KEYS.whisper("owner-fails", str)
     lock_name = "whisper:owner-fails:lock"
 
     b_waiting = asyncio.Event()
@@ -359,9 +365,9 @@ async def test_shared_waiter_loads_itself_when_the_lock_owner_fails() -> None:
 
     load_b, b_calls = counting_loader("B loaded it")
     try:
-        task_a = asyncio.create_task(replica_a.fetch(key, str, load_a, shared=True))
+        task_a = asyncio.create_task(replica_a.fetch(key, load_a, shared=True))
         await asyncio.wait_for(a_started.wait(), DEADLINE)
-        result_b = await asyncio.wait_for(replica_b.fetch(key, str, load_b, shared=True), DEADLINE)
+        result_b = await asyncio.wait_for(replica_b.fetch(key, load_b, shared=True), DEADLINE)
         with pytest.raises(RuntimeError, match="upstream failed"):
             await task_a
 
@@ -376,7 +382,7 @@ async def test_shared_waiter_loads_itself_when_the_lock_owner_fails() -> None:
 async def test_lock_is_not_released_by_a_replica_that_no_longer_owns_it() -> None:
     redis = CountingRedis()
     cache = Cache(redis, lock_ttl=10)
-    key = KEYS.tts("digest", "nova")
+    key = KEYS.tts("digest", "nova", str)
     lock_name = "tts:digest:nova:lock"
 
     async def load() -> str:
@@ -385,8 +391,9 @@ async def test_lock_is_not_released_by_a_replica_that_no_longer_owns_it() -> Non
         return "x"
 
     try:
-        assert await cache.fetch(key, str, load, shared=True) == "x"
+        assert await cache.fetch(key, load, shared=True) == "x"
         assert await redis.get(lock_name) == b"someone-else"
+        assert cache.counters.errors == 0  # a lock that expired is no Redis failure
     finally:
         await redis.aclose()
 
@@ -398,20 +405,21 @@ async def test_redis_down_fails_open_with_a_cool_down_then_recovers() -> None:
     server = FakeServer()
     redis = CountingRedis(server=server)
     cache = Cache(redis, cooldown=60.0)
-    key = KEYS.profile(21)
+    key = holding(KEYS.profile(21), str)
     load, calls = counting_loader("from the database")
     try:
         server.connected = False
 
-        assert await cache.fetch(key, str, load) == "from the database"
+        assert await cache.fetch(key, load) == "from the database"
         assert cache.counters.errors == 1
         assert [c[0] for c in redis.commands] == ["MGET"]  # no fill attempted once it failed
 
         # Inside the cool-down nothing touches Redis at all, and nothing raises.
         redis.commands.clear()
-        assert await cache.fetch(key, str, load) == "from the database"
-        assert await cache.fetch_many([key, KEYS.settings(21)], [str, str], _pair) == ["p", "s"]
-        await cache.put(key, "x", str)
+        assert await cache.fetch(key, load) == "from the database"
+        pair = (key, holding(KEYS.settings(21), str))
+        assert await cache.fetch_many(pair, _pair) == ("p", "s")
+        await cache.put(key, "x")
         await cache.delete(key)
         assert redis.commands == []
         assert cache.counters.errors == 1
@@ -422,19 +430,19 @@ async def test_redis_down_fails_open_with_a_cool_down_then_recovers() -> None:
         server.connected = True
         assert await cache.health() == "healthy"
         redis.commands.clear()
-        assert await cache.fetch(key, str, load) == "from the database"
+        assert await cache.fetch(key, load) == "from the database"
         assert len(calls) == 3
         assert {c[0] for c in redis.commands} == {"MGET", "PIPELINE"}
         assert await redis.get("user:21:profile") == b'"from the database"'
-        assert await cache.fetch(key, str, must_not_load) == "from the database"
+        assert await cache.fetch(key, must_not_load) == "from the database"
         assert cache.counters.errors == 1
     finally:
         server.connected = True
         await redis.aclose()
 
 
-async def _pair() -> list[Any]:
-    return ["p", "s"]
+async def _pair() -> tuple[str, str]:
+    return "p", "s"
 
 
 class FakeClock:
@@ -447,32 +455,32 @@ class FakeClock:
 
 async def test_cool_down_expires_and_redis_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(store, "time", clock)
+    monkeypatch.setattr(gateway, "time", clock)
     server = FakeServer()
     redis = CountingRedis(server=server)
     cache = Cache(redis, cooldown=1.0)
-    key = KEYS.progress(22, 86400)
+    key = KEYS.progress(22, 86400, int)
     load, _ = counting_loader(7)
     try:
         server.connected = False
-        await cache.fetch(key, int, load)
+        await cache.fetch(key, load)
         assert cache.counters.errors == 1
 
         clock.now += 0.5
         redis.commands.clear()
-        await cache.fetch(key, int, load)
+        await cache.fetch(key, load)
         assert redis.commands == []
 
         clock.now += 0.6  # past the cool-down: Redis is tried again (and still fails)
-        await cache.fetch(key, int, load)
+        await cache.fetch(key, load)
         assert [c[0] for c in redis.commands] == ["MGET"]
         assert cache.counters.errors == 2
 
         server.connected = True
         clock.now += 1.1
-        await cache.fetch(key, int, load)
+        await cache.fetch(key, load)
         assert await redis.get("stats:22:progress") == b"7"
-        assert await cache.fetch(key, int, must_not_load) == 7
+        assert await cache.fetch(key, must_not_load) == 7
     finally:
         server.connected = True
         await redis.aclose()
@@ -488,10 +496,11 @@ async def test_unreachable_redis_server_fails_open() -> None:
     )
     cache = Cache(redis, cooldown=60.0)
     load, calls = counting_loader({"a": 1})
+    key = holding(KEYS.profile(23), dict[str, int])
     try:
-        assert await cache.fetch(KEYS.profile(23), dict[str, int], load) == {"a": 1}
-        assert await cache.fetch(KEYS.profile(23), dict[str, int], load) == {"a": 1}
-        await cache.put(KEYS.profile(23), {"a": 2}, dict[str, int])
+        assert await cache.fetch(key, load) == {"a": 1}
+        assert await cache.fetch(key, load) == {"a": 1}
+        await cache.put(key, {"a": 2})
         assert len(calls) == 2
         assert cache.counters.errors == 1
         assert await cache.health() == "unavailable"
@@ -506,7 +515,7 @@ async def test_shared_fetch_fails_open_when_redis_is_down() -> None:
     load, calls = counting_loader("v")
     try:
         server.connected = False
-        assert await cache.fetch(KEYS.honzik("down"), str, load, shared=True) == "v"
+        assert await cache.fetch(KEYS.honzik("down", str), load, shared=True) == "v"
         assert calls == [1]
     finally:
         server.connected = True
@@ -522,7 +531,7 @@ async def test_unreadable_entry_is_a_miss(
 ) -> None:
     await fake_redis.set("user:31:profile", blob)
     load, calls = counting_loader(profile(31))
-    assert await cache.fetch(KEYS.profile(31), Profile, load) == profile(31)
+    assert await cache.fetch(KEYS.profile(31), load) == profile(31)
     assert calls == [1]
     assert cache.counters.misses[Family.USER] == 1
     assert cache.counters.errors == 0
@@ -533,16 +542,16 @@ async def test_unreadable_entry_is_replaced_by_the_fill(
 ) -> None:
     await fake_redis.set("user:32:profile", b"{not json", ex=3600)
     load, _ = counting_loader(profile(32))
-    await cache.fetch(KEYS.profile(32), Profile, load)
+    await cache.fetch(KEYS.profile(32), load)
 
     assert Profile.model_validate_json(await fake_redis.get("user:32:profile")) == profile(32)
-    assert await cache.fetch(KEYS.profile(32), Profile, must_not_load) == profile(32)
+    assert await cache.fetch(KEYS.profile(32), must_not_load) == profile(32)
 
 
 async def test_prefix_is_applied_to_every_key() -> None:
     redis = CountingRedis()
     cache = Cache(redis, prefix="staging:")
-    key = KEYS.profile(41)
+    key = holding(KEYS.profile(41), str)
     seen_during_load: list[bytes] = []
 
     async def load() -> str:
@@ -550,9 +559,9 @@ async def test_prefix_is_applied_to_every_key() -> None:
         return "v"
 
     try:
-        await cache.fetch(key, str, load, shared=True)
-        await cache.fetch_many([KEYS.settings(41), KEYS.history(41, 6)], [str, str], _pair)
-        await cache.put(KEYS.words_due(41, 86400), ["x"], list[str])
+        await cache.fetch(key, load, shared=True)
+        await cache.fetch_many((holding(KEYS.settings(41), str), KEYS.history(41, 6, str)), _pair)
+        await cache.put(KEYS.words_due(41, 86400, list[str]), ["x"])
         assert seen_during_load == [b"staging:user:41:profile:lock"]
         assert sorted(await redis.keys("*")) == [
             b"staging:user:41:history:6",
@@ -579,17 +588,14 @@ async def test_disabled_cache_loads_every_time() -> None:
     load, calls = counting_loader("v")
 
     assert cache.enabled is False
-    assert await cache.fetch(KEYS.profile(51), str, load) == "v"
-    assert await cache.fetch(KEYS.profile(51), str, load, shared=True) == "v"
-    assert await cache.fetch_many(
-        [KEYS.settings(51), KEYS.progress(51, 86400)], [str, str], _pair
-    ) == [
-        "p",
-        "s",
-    ]
-    await cache.put(KEYS.profile(51), "x", str)
-    await cache.delete(KEYS.profile(51))
-    assert await cache.read(KEYS.profile(51), str) is None
+    key = holding(KEYS.profile(51), str)
+    assert await cache.fetch(key, load) == "v"
+    assert await cache.fetch(key, load, shared=True) == "v"
+    pair = (holding(KEYS.settings(51), str), KEYS.progress(51, 86400, str))
+    assert await cache.fetch_many(pair, _pair) == ("p", "s")
+    await cache.put(key, "x")
+    await cache.delete(key)
+    assert await cache.read(key) is None
     assert len(calls) == 2
     assert await cache.health() == "disabled"
     assert cache.counters.errors == 0

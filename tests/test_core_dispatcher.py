@@ -185,9 +185,8 @@ async def test_warm_update_runs_no_sql_and_a_fixed_set_of_redis_round_trips(
 
     assert sent_texts(recorder)[-1] == texts.HELP
     assert statements == []
-    # claim the update, take the chat's turn, the learner context in one MGET, count the
-    # rate limit, end the chat's turn
-    assert calls == ["SET", "EVAL", "MGET", "PIPELINE", "EVAL"]
+    # the rate limit and the learner context go out together: one round trip
+    assert calls == ["PIPELINE"]
 
 
 async def test_cache_disabled_writes_nothing(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.methods import SendMessage
+from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiohttp.test_utils import TestClient, TestServer
 from fakeredis import FakeAsyncRedis
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
@@ -125,42 +125,6 @@ async def test_cache_stats_adds_up_replicas_and_estimates_savings(
     assert "Paměť Redis:" in report
 
 
-async def test_the_same_update_delivered_three_times_is_answered_once(
-    feed: Any, recorder: RecordingSession
-) -> None:
-    update = updates.message("/help", user=updates.learner(21))
-    await asyncio.gather(feed(update), feed(update), feed(update))
-    assert texts_sent(recorder) == [texts.HELP]
-
-
-async def test_a_failed_update_releases_its_claim(
-    feed: Any,
-    bot: Bot,
-    recorder: RecordingSession,
-    fake_redis: FakeAsyncRedis,
-    engine: AsyncEngine,
-) -> None:
-    update = updates.message("/help", user=updates.learner(22))
-    claim = f"update:{bot.id}:{update.update_id}"
-    await engine.dispose()
-    original = engine.sync_engine.pool
-    engine.sync_engine.pool = _BrokenPool()  # type: ignore[assignment]
-    try:
-        await feed(update)
-    finally:
-        engine.sync_engine.pool = original
-    assert texts_sent(recorder) == [texts.TEMPORARILY_UNAVAILABLE]
-    assert not await fake_redis.exists(claim)
-
-
-class _BrokenPool:
-    def connect(self) -> Any:
-        raise ConnectionRefusedError("database is down")
-
-    def __getattr__(self, name: str) -> Any:
-        raise ConnectionRefusedError("database is down")
-
-
 async def test_rate_limit_sends_one_notice_then_stays_quiet(
     tmp_path: Path, engine: AsyncEngine, bot: Bot, recorder: RecordingSession, cache: Cache
 ) -> None:
@@ -170,6 +134,23 @@ async def test_rate_limit_sends_one_notice_then_stays_quiet(
     for _ in range(6):
         await dp.feed_update(bot, updates.message("/help", user=anna))
     assert texts_sent(recorder) == [texts.HELP] * 3 + [texts.RATE_LIMITED]
+
+
+async def test_rate_limit_covers_button_presses_before_any_sql(
+    tmp_path: Path, engine: AsyncEngine, bot: Bot, recorder: RecordingSession, cache: Cache
+) -> None:
+    config = make_config(tmp_path, rate_limit_per_minute=2)
+    dp = build_dispatcher(make_resources(config, engine, cache))
+    anna = updates.learner(26)
+    for _ in range(2):
+        await dp.feed_update(bot, updates.message("/help", user=anna))
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    await dp.feed_update(bot, updates.callback("st:menu", user=anna))
+    await dp.feed_update(bot, updates.callback("st:menu", user=anna))
+    alerts = [r.text for r in recorder.of(AnswerCallbackQuery)]
+    assert alerts == [texts.RATE_LIMITED]  # one notice, then silence
+    assert statements == []  # refused before the learner is loaded
 
 
 async def test_daily_ai_budget_refuses_politely(

@@ -306,3 +306,27 @@ def test_bots_and_telegram_service_accounts_are_not_learners() -> None:
     assert not is_learner(TelegramUser(id=2013, is_bot=True, first_name="Bot"))
     assert not is_learner(TelegramUser(id=777000, is_bot=False, first_name="Telegram"))
     assert not is_learner(TelegramUser(id=1087968824, is_bot=False, first_name="Group"))
+
+
+async def test_context_takes_the_learners_entries_read_in_the_callers_round_trip(
+    users: UserService,
+    sessions: async_sessionmaker[AsyncSession],
+    fake_redis: FakeAsyncRedis,
+    sql: SqlLog,
+    cache: Cache,
+) -> None:
+    names = users.context_names(2014)
+    assert names == ["user:2014:profile", "user:2014:settings"]
+    async with sessions() as session:
+        first = await users.context(session, learner(2014), prefetched=[None, None])
+
+    blobs = await cache.batch(lambda pipe: pipe.mget(names))
+    assert blobs is not None
+    sql.statements.clear()
+    reads_before = cache.counters.hits[Family.USER]
+    async with sessions() as session:
+        again = await users.context(session, learner(2014), prefetched=blobs[0])
+
+    assert again == first
+    assert sql.statements == []
+    assert cache.counters.hits[Family.USER] == reads_before + 2

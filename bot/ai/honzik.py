@@ -77,5 +77,5 @@ class Honzik(OpenAIHelper):
                 raise UpstreamError("the model refused to answer")
             return parsed
 
-        key = self.keys.honzik(request_digest(request))
-        return await self.cache.fetch(key, HonzikReply, ask, shared=True)
+        key = self.keys.honzik(request_digest(request), HonzikReply)
+        return await self.cache.fetch(key, ask, shared=True)

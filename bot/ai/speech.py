@@ -54,8 +54,8 @@ class Whisper(OpenAIHelper):
                 raise upstream_failure(exc, audio_input=True) from exc
             return Transcript(text=result.text.strip())
 
-        key = self.keys.whisper(hashlib.sha256(audio).hexdigest())
-        transcript = await self.cache.fetch(key, Transcript, call, shared=True)
+        key = self.keys.whisper(hashlib.sha256(audio).hexdigest(), Transcript)
+        transcript = await self.cache.fetch(key, call, shared=True)
         return transcript.text
 
 
@@ -85,7 +85,7 @@ class Voice(OpenAIHelper):
         """Cached speech; `refresh` drops an entry whose file_id Telegram no longer knows."""
         voice = self.voices[character]
         digest, rate = self._digest(text, speed)
-        key = self.keys.tts(digest, voice)
+        key = self.keys.tts(digest, voice, Speech)
         if refresh:
             await self.cache.delete(key)
 
@@ -103,12 +103,12 @@ class Voice(OpenAIHelper):
                 raise upstream_failure(exc) from exc
             return Speech(audio_b64=base64.b64encode(response.content).decode())
 
-        return await self.cache.fetch(key, Speech, call, shared=True)
+        return await self.cache.fetch(key, call, shared=True)
 
     async def remember_upload(
         self, text: str, character: Character, speed: VoiceSpeed, file_id: str
     ) -> None:
         """After the first upload, later hits re-send Telegram's copy and upload nothing."""
         digest, _ = self._digest(text, speed)
-        key = self.keys.tts(digest, self.voices[character])
-        await self.cache.put(key, Speech(file_id=file_id), Speech)
+        key = self.keys.tts(digest, self.voices[character], Speech)
+        await self.cache.put(key, Speech(file_id=file_id))

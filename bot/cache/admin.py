@@ -1,8 +1,8 @@
 """What operators do to the cache: flush families, see hit rates across replicas.
 
 Flushing walks the bot's own key families with SCAN and deletes with UNLINK in batches: never
-FLUSHDB or KEYS, because the same Redis may hold other data (update claims, rate limits,
-another application) that must survive.
+FLUSHDB or KEYS, because the same Redis may hold other data (update marks, rate limits,
+budgets, another application) that must survive.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from bot.cache.keys import KEY_ROOTS, Family
-from bot.cache.store import Cache, CacheCounters
+from bot.cache.gateway import CacheCounters
+from bot.cache.keys import KEY_ROOTS, SHARED_COUNTERS, SHARED_COUNTERS_TTL, Family
+from bot.cache.store import Cache
 
 log = logging.getLogger(__name__)
 
 SCAN_BATCH = 500
-SHARED_COUNTERS = "metrics:cache"  # a hash outside the flushable families
-SHARED_COUNTERS_TTL = 30 * 86400  # renewed on every push; gone a month after the last replica
 SYNC_SECONDS = 5.0
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: learners, their settings, messages, daily stats and words."""
+"""SQLAlchemy 2 typed models: learners, their settings, messages, daily stats, words, the inbox."""
 
 from __future__ import annotations
 
@@ -179,5 +179,17 @@ class SavedWord(Base):
     repetitions: Mapped[int] = mapped_column(Integer, default=0)
     next_review: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+
+
+class InboxUpdate(Base):
+    """An update fetched by polling and not yet finished: what a restart handles first."""
+
+    __tablename__ = "inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=func.now()
     )

@@ -1,4 +1,9 @@
-"""One router per feature, built fresh for each dispatcher; the fallback router comes last."""
+"""The router tree, built fresh for each dispatcher.
+
+Every feature that talks to a learner sits under one `private` router, so the private-chat
+filter runs once per update and the command is parsed once (`ParseCommand`), not once per
+feature router. Errors come first; the fallback router comes last.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,15 @@ from bot.handlers import (
     start,
     words,
 )
+from bot.handlers.filters import PRIVATE, ParseCommand
 
 
 def routers() -> list[Router]:
-    return [
-        errors.create_router(),
+    private = Router(name="private")
+    private.message.filter(PRIVATE)
+    private.edited_message.filter(PRIVATE)
+    private.message.outer_middleware(ParseCommand())
+    private.include_routers(
         start.create_router(),
         admin.create_router(),
         settings.create_router(),
@@ -29,5 +38,5 @@ def routers() -> list[Router]:
         words.create_router(),
         reset.create_router(),
         conversation.create_router(),
-        fallback.create_router(),
-    ]
+    )
+    return [errors.create_router(), private, fallback.create_router()]

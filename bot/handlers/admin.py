@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import BaseFilter, Command, CommandObject
+from aiogram.filters import BaseFilter, CommandObject
 from aiogram.types import Message
 
 from bot import texts
@@ -11,7 +11,7 @@ from bot.cache import Cache, Family
 from bot.cache.admin import CounterSync, count_keys, flush, memory_used
 from bot.cache.keys import KEY_ROOTS
 from bot.config import Config
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 
 # Key roots by the family names operators type; `user` covers profiles, settings and history.
 FLUSHABLE = {root: (root,) for root in KEY_ROOTS}
@@ -78,9 +78,8 @@ async def cache_stats(
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(PRIVATE)
-    admin_commands = Command("cache_flush", "cache_stats")
-    router.message.register(cache_flush, Command("cache_flush"), IsAdmin())
-    router.message.register(cache_stats, Command("cache_stats"), IsAdmin())
+    admin_commands = CommandIs("cache_flush", "cache_stats")
+    router.message.register(cache_flush, CommandIs("cache_flush"), IsAdmin())
+    router.message.register(cache_stats, CommandIs("cache_stats"), IsAdmin())
     router.message.register(refuse, admin_commands)
     return router

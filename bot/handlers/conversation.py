@@ -21,7 +21,7 @@ from bot.ai.speech import Whisper
 from bot.config import Config
 from bot.db.models import MessageKind
 from bot.domain import LearnerSettings, Profile
-from bot.handlers.filters import PRIVATE, When
+from bot.handlers.filters import When
 from bot.services.conversation import ConversationService, Outcome, Said
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,11 @@ async def _reply(
 
 def create_router() -> Router:
     router = Router(name="conversation")
-    router.message.filter(PRIVATE)
     router.message.middleware(ChatActionMiddleware())
     media = When(F.voice | F.audio | F.video_note)
     router.message.register(on_voice, media, flags={"chat_action": "record_voice"})
     router.message.register(
         on_text, When(F.text & ~F.text.startswith("/")), flags={"chat_action": "typing"}
     )
-    router.edited_message.register(on_edited, PRIVATE)
+    router.edited_message.register(on_edited)
     return router

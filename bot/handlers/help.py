@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot import texts
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 
 
 async def help_(message: Message) -> None:
@@ -16,6 +15,5 @@ async def help_(message: Message) -> None:
 
 def create_router() -> Router:
     router = Router(name="help")
-    router.message.filter(PRIVATE)
-    router.message.register(help_, Command("help"))
+    router.message.register(help_, CommandIs("help"))
     return router

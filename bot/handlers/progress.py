@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.chat_action import ChatActionMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import LearnerSettings, Profile
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 from bot.services.chart import render_async
 from bot.services.stats import StatsReport, StatsService
 
@@ -93,7 +92,6 @@ async def show_stats(
 
 def create_router() -> Router:
     router = Router(name="progress")
-    router.message.filter(PRIVATE)
     router.message.middleware(ChatActionMiddleware())
-    router.message.register(show_stats, Command("stats"), flags={"chat_action": "upload_photo"})
+    router.message.register(show_stats, CommandIs("stats"), flags={"chat_action": "upload_photo"})
     return router

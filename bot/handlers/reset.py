@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import LearnerSettings, Profile
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import ResetCb, reset_confirm, reset_menu
 from bot.services.reset import ResetService
 
@@ -49,7 +48,6 @@ async def pressed(
 
 def create_router() -> Router:
     router = Router(name="reset")
-    router.message.filter(PRIVATE)
-    router.message.register(menu, Command("reset"))
+    router.message.register(menu, CommandIs("reset"))
     router.callback_query.register(pressed, ResetCb.filter())
     return router

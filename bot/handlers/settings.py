@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import OPTIONS, LearnerSettings, Option, Profile
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import SettingsCb, option_values, settings_menu
 from bot.services.users import UserService
 
@@ -90,9 +90,8 @@ async def pressed(
 
 def create_router() -> Router:
     router = Router(name="settings")
-    router.message.filter(PRIVATE)
-    router.message.register(show, Command("settings"))
-    router.message.register(typed, Command(*OPTIONS))
+    router.message.register(show, CommandIs("settings"))
+    router.message.register(typed, CommandIs(*OPTIONS))
     router.callback_query.register(back, SettingsCb.filter(F.option == "menu"))
     router.callback_query.register(pressed, SettingsCb.filter(F.option.in_(OPTIONS.keys())))
     return router

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import CommandStart
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import OPTIONS, Profile
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import OnboardingCb, onboarding
 from bot.services.users import UserService
 
@@ -53,8 +52,7 @@ async def choose(
 
 def create_router() -> Router:
     router = Router(name="start")
-    router.message.filter(PRIVATE)
-    router.message.register(start, CommandStart())
+    router.message.register(start, CommandIs("start"))
     router.callback_query.register(skip, OnboardingCb.filter(F.step == "skip"))
     router.callback_query.register(choose, OnboardingCb.filter(F.step.in_({"language", "level"})))
     return router

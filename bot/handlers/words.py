@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.domain import LearnerSettings, Profile
-from bot.handlers.filters import PRIVATE
+from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import ReviewCb, WordsPageCb, review_grades, review_show, words_pages
 from bot.services.words import Grade, WordCard, WordsService, parse_pair
 
@@ -137,10 +137,9 @@ async def review_button(
 
 def create_router() -> Router:
     router = Router(name="words")
-    router.message.filter(PRIVATE)
-    router.message.register(save, Command("save"))
-    router.message.register(list_words, Command("words"))
-    router.message.register(review, Command("review"))
+    router.message.register(save, CommandIs("save"))
+    router.message.register(list_words, CommandIs("words"))
+    router.message.register(review, CommandIs("review"))
     router.callback_query.register(turn_page, WordsPageCb.filter())
     router.callback_query.register(review_button, ReviewCb.filter())
     return router

@@ -2,6 +2,13 @@
 
 from bot.middlewares.db import DbSessionMiddleware
 from bot.middlewares.inflight import InFlight, InFlightMiddleware
-from bot.middlewares.user_context import UserContextMiddleware
+from bot.middlewares.learner import LearnerContextMiddleware
+from bot.middlewares.lease import UpdateLease
 
-__all__ = ["DbSessionMiddleware", "InFlight", "InFlightMiddleware", "UserContextMiddleware"]
+__all__ = [
+    "DbSessionMiddleware",
+    "InFlight",
+    "InFlightMiddleware",
+    "LearnerContextMiddleware",
+    "UpdateLease",
+]

@@ -18,13 +18,13 @@ from bot.ai import UpstreamError
 from bot.ai.honzik import Honzik
 from bot.ai.prompt import Turn
 from bot.ai.schema import HonzikReply
-from bot.cache import Cache, Keys
+from bot.cache import Cache, Key, Keys
 from bot.db.engine import end_read
 from bot.db.models import Message, MessageKind, MessageRole, User
 from bot.domain import LearnerSettings, Profile
-from bot.middlewares.limits import within_daily_budget
 from bot.services import days
 from bot.services.activity import Activity, record_activity, save_words
+from bot.services.limits import within_daily_budget
 
 ROLES = {MessageRole.LEARNER.value: "user", MessageRole.TEACHER.value: "assistant"}
 
@@ -126,8 +126,7 @@ class ConversationService:
                 for row in reversed(list(rows))
             ]
 
-        key = self.keys.history(profile.telegram_id, self.limit)
-        items = await self.cache.fetch(key, list[HistoryItem], load)
+        items = await self.cache.fetch(self._history_key(profile), load)
         cutoff = dt.datetime.now(dt.UTC) - self.window
         return [item for item in items if item.at >= cutoff]
 
@@ -205,8 +204,10 @@ class ConversationService:
         turns = [*history, HistoryItem(role=MessageRole.LEARNER.value, text=said.text, at=now)]
         if reply is not None:
             turns.append(HistoryItem(role=MessageRole.TEACHER.value, text=reply.reply, at=now))
-        key = self.keys.history(profile.telegram_id, self.limit)
-        await self.cache.put(key, turns[-self.limit :], list[HistoryItem])
+        await self.cache.put(self._history_key(profile), turns[-self.limit :])
+
+    def _history_key(self, profile: Profile) -> Key[list[HistoryItem]]:
+        return self.keys.history(profile.telegram_id, self.limit, list[HistoryItem])
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

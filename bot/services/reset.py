@@ -12,6 +12,8 @@ from bot.db.models import DailyStats, Message, SavedWord, User
 from bot.domain import LearnerSettings, Profile
 from bot.services import days
 from bot.services.conversation import HistoryItem
+from bot.services.stats import DayStats, Progress
+from bot.services.words import WordCard
 
 
 class ResetService:
@@ -52,11 +54,11 @@ class ResetService:
         await self.cache.bump(
             [self.keys.stats_version(profile.id), self.keys.words_version(profile.id)],
             stale=[
-                self.keys.daily_stats(profile.id, today, left),
-                self.keys.progress(profile.id, left),
+                self.keys.daily_stats(profile.id, today, left, DayStats),
+                self.keys.progress(profile.id, left, Progress),
                 self.keys.stats_chart(profile.id, today, left),
-                self.keys.words_all(profile.id),
-                self.keys.words_due(profile.id, left),
+                self.keys.words_all(profile.id, list[WordCard]),
+                self.keys.words_due(profile.id, left, list[WordCard]),
                 self.keys.profile(profile.telegram_id),
                 self.keys.settings(profile.telegram_id),
             ],
@@ -64,5 +66,5 @@ class ResetService:
         await self._forget_history(profile)
 
     async def _forget_history(self, profile: Profile) -> None:
-        key = self.keys.history(profile.telegram_id, self.history_limit)
-        await self.cache.put(key, [], list[HistoryItem])
+        key = self.keys.history(profile.telegram_id, self.history_limit, list[HistoryItem])
+        await self.cache.put(key, [])

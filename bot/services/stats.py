@@ -75,18 +75,18 @@ class StatsService:
         self.keys = keys
         self.default_zone = default_zone
 
-    def _chart_key(self, profile: Profile, settings: LearnerSettings) -> Key:
+    def _chart_key(self, profile: Profile, settings: LearnerSettings) -> Key[str]:
         today, left = days.learner_today(settings, self.default_zone)
         return self.keys.stats_chart(profile.id, today, left)
 
     async def chart_file_id(self, profile: Profile, settings: LearnerSettings) -> str | None:
         """Telegram's copy of today's chart: it is drawn once per learner per day."""
-        return await self.cache.read(self._chart_key(profile, settings), str)
+        return await self.cache.read(self._chart_key(profile, settings))
 
     async def remember_chart(
         self, profile: Profile, settings: LearnerSettings, file_id: str
     ) -> None:
-        await self.cache.put(self._chart_key(profile, settings), file_id, str)
+        await self.cache.put(self._chart_key(profile, settings), file_id)
 
     async def forget_chart(self, profile: Profile, settings: LearnerSettings) -> None:
         await self.cache.delete(self._chart_key(profile, settings))
@@ -96,18 +96,17 @@ class StatsService:
     ) -> StatsReport:
         today, left = days.learner_today(settings, self.default_zone)
 
-        async def load() -> list[object]:
-            return [
+        async def load() -> tuple[DayStats, Progress]:
+            return (
                 await self._day(session, profile.id, today),
                 await self._progress(session, profile.id, today),
-            ]
+            )
 
         day, progress = await self.cache.fetch_many(
-            [
-                self.keys.daily_stats(profile.id, today, left),
-                self.keys.progress(profile.id, left),
-            ],
-            [DayStats, Progress],
+            (
+                self.keys.daily_stats(profile.id, today, left, DayStats),
+                self.keys.progress(profile.id, left, Progress),
+            ),
             load,
             version=self.keys.stats_version(profile.id),
         )

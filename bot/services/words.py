@@ -107,8 +107,7 @@ class WordsService:
             return [_card(row) for row in rows]
 
         return await self.cache.fetch(
-            self.keys.words_all(profile.id),
-            list[WordCard],
+            self.keys.words_all(profile.id, list[WordCard]),
             load,
             version=self.keys.words_version(profile.id),
         )
@@ -128,8 +127,7 @@ class WordsService:
             return [_card(row) for row in rows]
 
         return await self.cache.fetch(
-            self.keys.words_due(profile.id, left),
-            list[WordCard],
+            self.keys.words_due(profile.id, left, list[WordCard]),
             load,
             version=self.keys.words_version(profile.id),
         )

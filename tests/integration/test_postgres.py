@@ -26,7 +26,7 @@ from tests.support.updates import learner
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"users", "user_settings", "messages", "daily_stats", "saved_words"}
+TABLES = {"users", "user_settings", "messages", "daily_stats", "saved_words", "inbox"}
 HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 KEYS = Keys(CacheTTLs())
 BIG_TELEGRAM_ID = 7_000_000_000  # beyond a 32-bit integer

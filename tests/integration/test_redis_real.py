@@ -1,4 +1,4 @@
-"""The cache against the machine's Redis (database 13): round trips, TTLs, locks, the pool."""
+"""The cache against the machine's Redis (TEST_REDIS_URL): round trips, TTLs, locks, the pool."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.cache import Cache, Family, create_cache, create_redis, keys_for
+from bot.cache import Cache, Family, Key, create_cache, create_redis, keys_for
 from bot.config import Config
 from tests.conftest import REDIS_URL, make_config
 
@@ -24,7 +24,7 @@ DEADLINE = 10.0
 
 @pytest.fixture
 def prefix() -> str:
-    """Keys of this test only, so parallel runs on database 13 do not see each other."""
+    """Keys of this test only, so parallel runs on one database do not see each other."""
     return f"test-{uuid.uuid4().hex[:8]}:"
 
 
@@ -71,6 +71,10 @@ def record_commands(
     return sent
 
 
+def as_dict(key: Key[Any]) -> Key[dict[str, str]]:
+    return Key(key.name, key.family, key.ttl, dict[str, str])
+
+
 async def until(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + DEADLINE
     while not condition():
@@ -84,21 +88,21 @@ async def test_a_two_key_hit_is_one_mget_round_trip(
 ) -> None:
     keys = keys_for(live_config)
     cache = Cache(real_redis, prefix=prefix)
-    pair = [keys.profile(1), keys.settings(1)]
+    pair = [as_dict(keys.profile(1)), as_dict(keys.settings(1))]
     loads: list[int] = []
 
-    async def load() -> list[Any]:
+    async def load() -> list[dict[str, str]]:
         loads.append(1)
         return [{"name": "Anna"}, {"style": "friendly"}]
 
     sent = record_commands(monkeypatch, real_redis)
-    await cache.fetch_many(pair, [dict[str, str]] * 2, load)
+    await cache.fetch_many(pair, load)
     assert [c[0] for c in sent] == ["MGET", "PIPELINE"]  # miss: one read, one pipelined fill
 
     sent.clear()
-    values = await cache.fetch_many(pair, [dict[str, str]] * 2, load)
+    values = await cache.fetch_many(pair, load)
 
-    assert values == [{"name": "Anna"}, {"style": "friendly"}]
+    assert values == ({"name": "Anna"}, {"style": "friendly"})
     assert loads == [1]
     assert sent == [("MGET", f"{prefix}user:1:profile", f"{prefix}user:1:settings")]
     assert cache.counters.hits[Family.USER] == 2
@@ -110,13 +114,14 @@ async def test_ttls_follow_the_configuration(
     keys = keys_for(live_config)
     cache = Cache(real_redis, prefix=prefix)
 
-    async def load() -> list[Any]:
+    async def load() -> list[int]:
         return [1, 2, 3]
 
     far_from_midnight = 86400
-    entries = [keys.profile(2), keys.progress(2, far_from_midnight), keys.whisper("x")]
-    await cache.fetch_many(entries, [int] * 3, load)
-    await cache.put(keys.settings(2), 4, int)
+    profile = Key(keys.profile(2).name, Family.USER, keys.ttl.user, int)
+    entries = [profile, keys.progress(2, far_from_midnight, int), keys.whisper("x", int)]
+    await cache.fetch_many(entries, load)
+    await cache.put(Key(keys.settings(2).name, Family.USER, keys.ttl.user, int), 4)
 
     assert 110 <= await real_redis.ttl(f"{prefix}user:2:profile") <= 120
     assert 110 <= await real_redis.ttl(f"{prefix}user:2:settings") <= 120
@@ -128,14 +133,14 @@ async def test_fill_never_overwrites_but_put_does(
     real_redis: Redis, prefix: str, tmp_path: Path
 ) -> None:
     cache = Cache(real_redis, prefix=prefix)
-    key = keys_for(make_config(tmp_path)).profile(3)
+    key = keys_for(make_config(tmp_path)).whisper("3", str)
 
     async def load() -> str:
-        await cache.put(key, "written after commit", str)
+        await cache.put(key, "written after commit")
         return "read before commit"
 
-    assert await cache.fetch(key, str, load) == "read before commit"
-    assert await real_redis.get(f"{prefix}user:3:profile") == b'"written after commit"'
+    assert await cache.fetch(key, load) == "read before commit"
+    assert await real_redis.get(f"{prefix}whisper:3") == b'"written after commit"'
 
 
 async def test_shared_lock_across_two_clients(
@@ -145,7 +150,7 @@ async def test_shared_lock_across_two_clients(
     live_config: Config,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    key = keys_for(live_config).honzik("digest")
+    key = keys_for(live_config).honzik("digest", str)
     lock_name = f"{prefix}honzik:response:digest:lock"
     replica_a = Cache(real_redis, prefix=prefix, poll_interval=0.005)
     replica_b = Cache(other_client, prefix=prefix, poll_interval=0.005)
@@ -164,15 +169,15 @@ async def test_shared_lock_across_two_clients(
         loads.append("b")
         return "should not run"
 
-    task_a = asyncio.create_task(replica_a.fetch(key, str, load_a, shared=True))
+    task_a = asyncio.create_task(replica_a.fetch(key, load_a, shared=True))
     await asyncio.wait_for(a_loading.wait(), DEADLINE)
     assert await other_client.exists(lock_name) == 1
     assert 0 < await other_client.pttl(lock_name) <= 30_000
 
     b_answers: list[tuple[Any, Any]] = []
     record_commands(monkeypatch, other_client, b_answers)
-    task_b = asyncio.create_task(replica_b.fetch(key, str, load_b, shared=True))
-    # B has missed and, finding the lock taken, is polling for A's value.
+    task_b = asyncio.create_task(replica_b.fetch(key, load_b, shared=True))
+    # B has missed and, finding the lock taken, waits for A to let go of it.
     await until(
         lambda: any(args[:2] == ("SET", lock_name) and r is None for args, r in b_answers),
         "B to find the lock taken",
@@ -210,8 +215,8 @@ async def test_create_cache_uses_the_prefix_and_can_be_disabled(
     cache = create_cache(make_config(tmp_path, redis_key_prefix=prefix))
     try:
         assert await cache.health() == "healthy"
-        await cache.put(keys_for(make_config(tmp_path)).profile(4), 1, int)
-        assert await real_redis.exists(f"{prefix}user:4:profile") == 1
+        await cache.put(keys_for(make_config(tmp_path)).whisper("4", int), 1)
+        assert await real_redis.exists(f"{prefix}whisper:4") == 1
     finally:
         await cache.close()
     disabled = create_cache(make_config(tmp_path, cache_enabled=False))
@@ -224,7 +229,7 @@ async def test_reconnects_after_the_server_drops_the_connection(
 ) -> None:
     client = create_redis(live_config)
     cache = Cache(client, prefix=prefix, cooldown=0.0)
-    keys = keys_for(live_config)
+    key = keys_for(live_config).whisper("5", str)
     loads: list[int] = []
 
     async def load() -> str:
@@ -232,19 +237,19 @@ async def test_reconnects_after_the_server_drops_the_connection(
         return "value"
 
     try:
-        assert await cache.fetch(keys.profile(5), str, load) == "value"
+        assert await cache.fetch(key, load) == "value"
         my_id = await client.client_id()
         # Kill only this client's connection, not other processes' (the server is shared).
         killed = await other_client.execute_command("CLIENT", "KILL", "ID", my_id, "TYPE", "normal")
         assert killed == 1
 
-        assert await cache.fetch(keys.profile(5), str, load) == "value"  # succeeds or fails open
+        assert await cache.fetch(key, load) == "value"  # succeeds or fails open
         assert await cache.health() == "healthy"
-        hits_before = cache.counters.hits[Family.USER]
+        hits_before = cache.counters.hits[Family.WHISPER]
         loads_before = len(loads)
-        assert await cache.fetch(keys.profile(5), str, load) == "value"
+        assert await cache.fetch(key, load) == "value"
 
-        assert cache.counters.hits[Family.USER] == hits_before + 1
+        assert cache.counters.hits[Family.WHISPER] == hits_before + 1
         assert len(loads) == loads_before
         assert cache.redis is client
         assert await client.client_id() != my_id  # a new connection, same client object

@@ -26,7 +26,7 @@ from bot.db.models import DailyStats, SavedWord, User
 from bot.db.models import Message as MessageRow
 from bot.domain import LearnerSettings, Profile
 from bot.services.activity import Activity, record_activity, save_words
-from bot.services.conversation import ConversationService, Said
+from bot.services.conversation import ConversationService, HistoryItem, Said
 from bot.services.reset import ResetService
 from bot.services.stats import StatsService
 from bot.services.users import UserService
@@ -211,7 +211,7 @@ async def test_reset_on_postgres_deletes_one_learner_and_bounds_the_history(
         traveller.shift(dt.timedelta(minutes=1))
         async with sessions() as session:
             await reset.new_conversation(session, anna)
-        await cache.delete(KEYS.history(anna.telegram_id, 6))
+        await cache.delete(KEYS.history(anna.telegram_id, 6, list[HistoryItem]))
         traveller.shift(dt.timedelta(minutes=1))
         listener = StubHonzik(reply())
         async with sessions() as session:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.cache.keys import SHARED_COUNTERS
 from tests.e2e.harness import eventually
 
 from .invariants import assert_invariants
 from .support import Deployment, barrier
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
-
-SHARED_COUNTERS = "metrics:cache"
 
 
 class PersistentKey(AssertionError):

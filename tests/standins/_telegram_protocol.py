@@ -141,6 +141,53 @@ class TelegramCall:
         return f"#{self.seq} {self.method} {shown}{uploads} -> {outcome.strip()}"
 
 
+@dataclass
+class DeliveryAttempt:
+    """One POST of an update to a webhook by the stand-in, and how the bot answered it."""
+
+    update_id: int
+    url: str
+    started: float
+    """`time.monotonic()` when the request went out."""
+    status: int | None = None
+    """HTTP status of the answer; None while pending or when no answer came (see `error`)."""
+    error: str | None = None
+    """"timeout", or the connection error, when there was no HTTP answer."""
+    retry_after: float | None = None
+    """The answer's Retry-After header, in seconds."""
+    finished: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    def __str__(self) -> str:
+        outcome = "pending" if not self.done else str(self.status or self.error)
+        return f"update {self.update_id} -> {self.url}: {outcome}"
+
+
+def chat_key(update: dict[str, Any]) -> int | tuple[str, Any]:
+    """What Telegram serialises webhook deliveries by: the chat (else the sender) of an update.
+
+    Updates with neither are independent of each other, so each is its own key.
+    """
+    for kind, value in update.items():
+        if kind == "update_id" or not isinstance(value, dict):
+            continue
+        message = value.get("message") if kind == "callback_query" else value
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return int(chat["id"])
+        sender = value.get("from") or value.get("user")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return int(sender["id"])
+    return ("update", update.get("update_id"))
+
+
 def html_to_text(source: str) -> str:
     """Plain text of a parse_mode=HTML message, raising Telegram's 400 where it would."""
     out: list[str] = []

@@ -10,8 +10,16 @@ production: error codes and descriptions, 409 for a second poller, "message is n
 modified", HTML parse errors, length limits, oversized callback_data, unknown chats,
 users who blocked the bot.
 
-Deliberate simplifications: webhooks may be plain http (to reach a local bot) and
-updates are never pushed to one by themselves (use ``deliver_webhook``); HTML is
+Updates wait in one queue until confirmed: by a getUpdates whose offset passes them, or
+by a 2xx answer of the webhook. Once a test calls ``start_webhook_delivery``, the
+stand-in pushes them to the webhook as Telegram does: one update at a time per chat
+(the next only after the previous one was answered with 2xx), chats concurrently up to
+setWebhook's ``max_connections``, and the same update again after a non-2xx answer, a
+connection error or a timeout; every attempt is recorded in ``deliveries``. Without it,
+tests POST updates themselves with ``deliver_webhook``. ``enqueue`` takes any dict, so
+tests can queue updates the bot's parser rejects (``send_unparseable``).
+
+Deliberate simplifications: webhooks may be plain http (to reach a local bot); HTML is
 checked and stripped but returned messages carry no entities; MarkdownV2 is not
 checked. Runs in the test's event loop (the bot may be a subprocess or in-process).
 """
@@ -20,24 +28,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
+import random
 import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from . import _telegram_protocol as wire
 from ._common import Pulse, StandInServer, ogg_opus_seconds, poll, run_cli, wait_until
-from ._telegram_protocol import ApiError, StoredFile, TelegramCall, UploadedFile, bad_request
+from ._telegram_protocol import (
+    ApiError,
+    DeliveryAttempt,
+    StoredFile,
+    TelegramCall,
+    UploadedFile,
+    bad_request,
+)
 
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_TOKEN",
     "DOWNLOAD",
+    "DeliveryAttempt",
     "FakeTelegram",
     "StoredFile",
     "TelegramCall",
@@ -47,6 +67,52 @@ __all__ = [
 DEFAULT_TOKEN = "123456789:AAStandInTokenForMluvMeTests_0123456"
 DOWNLOAD = "downloadFile"
 """Pseudo method name under which file downloads (`GET /file/bot.../path`) are recorded."""
+DEFAULT_MAX_CONNECTIONS = 40
+"""Telegram's limit of simultaneous webhook requests when setWebhook gives none."""
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class _Pusher:
+    """How `start_webhook_delivery` was configured, and the deliveries it has under way."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        timeout: float,
+        retry_delay: float,
+        max_retry_after: float,
+        balance: Literal["round_robin", "random"],
+        seed: int | None,
+    ) -> None:
+        self.urls = list(urls)
+        self.timeout, self.retry_delay, self.max_retry_after = timeout, retry_delay, max_retry_after
+        self._turn = itertools.count()
+        self._rng = random.Random(seed) if balance == "random" else None
+        self.session = ClientSession()
+        self.busy: set[int | tuple[str, Any]] = set()
+        """Chats with an update being delivered (or waiting to be delivered again)."""
+        self.workers: set[asyncio.Task[None]] = set()
+        self.loop: asyncio.Task[None] | None = None
+
+    def pick(self, registered: str) -> str:
+        urls = self.urls or [registered]
+        if self._rng is not None:
+            return self._rng.choice(urls)
+        return urls[next(self._turn) % len(urls)]
+
+    def pause(self, attempt: DeliveryAttempt) -> float:
+        if attempt.retry_after is not None:
+            return max(0.0, min(attempt.retry_after, self.max_retry_after))
+        return self.retry_delay
+
+    async def close(self) -> None:
+        tasks = [t for t in (self.loop, *self.workers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.session.close()
 
 
 class FakeTelegram(StandInServer):
@@ -64,6 +130,9 @@ class FakeTelegram(StandInServer):
         """Seconds to stall before answering, by method name (case-insensitive)."""
         self.webhook: dict[str, Any] = {}
         """Parameters of the last setWebhook (empty when none is set)."""
+        self.deliveries: list[DeliveryAttempt] = []
+        """Every webhook POST made by `start_webhook_delivery`, in the order they went out."""
+        self._pusher: _Pusher | None = None
         self._pulse = Pulse()
         self._users: dict[int, dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
@@ -97,6 +166,7 @@ class FakeTelegram(StandInServer):
     async def on_stop(self) -> None:
         self._closing = True
         self._pulse.notify()
+        await self.stop_webhook_delivery()
 
     def _record(self, method: str, params: dict[str, Any], files: dict[str, Any]) -> TelegramCall:
         call = TelegramCall(len(self.calls), method, params, files)
@@ -182,7 +252,7 @@ class FakeTelegram(StandInServer):
         return await poll(self._pulse, batch, timeout) or []
 
     def _is_allowed(self, update: dict[str, Any]) -> bool:
-        kind = next(k for k in update if k != "update_id")
+        kind = next((k for k in update if k != "update_id"), None)
         if self._allowed_updates:
             return kind in self._allowed_updates
         return kind not in wire.OPT_IN_UPDATES
@@ -191,8 +261,14 @@ class FakeTelegram(StandInServer):
         secret = call.params.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise bad_request("secret token contains unallowed characters")
+        connections = call.params.get("max_connections", DEFAULT_MAX_CONNECTIONS)
+        if not str(connections).isdigit() or not 1 <= int(connections) <= 100:
+            raise bad_request("invalid max_connections specified")
         self._api_delete_webhook(call)
+        if isinstance(call.params.get("allowed_updates"), list):
+            self._allowed_updates = call.params["allowed_updates"]  # shared with getUpdates
         self.webhook = dict(call.params) if call.params.get("url") else {}
+        self._pulse.notify()
         return True
 
     def _api_delete_webhook(self, call: TelegramCall) -> Any:
@@ -203,7 +279,14 @@ class FakeTelegram(StandInServer):
 
     def _api_get_webhook_info(self, call: TelegramCall) -> Any:
         url, pending = self.webhook.get("url", ""), len(self._pending)
-        return {"url": url, "has_custom_certificate": False, "pending_update_count": pending}
+        info = {"url": url, "has_custom_certificate": False, "pending_update_count": pending}
+        if url:
+            info["max_connections"] = self._max_connections
+        return info
+
+    @property
+    def _max_connections(self) -> int:
+        return int(self.webhook.get("max_connections", DEFAULT_MAX_CONNECTIONS))
 
     @staticmethod
     def _commands_key(params: dict[str, Any]) -> tuple[str, str]:
@@ -416,10 +499,14 @@ class FakeTelegram(StandInServer):
     # ----------------------------------------------------- test-facing: updates
 
     def enqueue(self, update: dict[str, Any]) -> int:
-        """Queue a raw update (given without update_id) for getUpdates; returns its update_id."""
+        """Queue any JSON object as an update, verbatim but for its (assigned) update_id.
+
+        The content is not checked, so an update the bot cannot parse can be queued too.
+        """
         update_id = self._next_update_id
         self._next_update_id += 1
-        snapshot = json.loads(json.dumps({"update_id": update_id, **update}))
+        content = {k: v for k, v in update.items() if k != "update_id"}
+        snapshot = json.loads(json.dumps({"update_id": update_id, **content}))
         self._pending.append(snapshot)
         self._updates[update_id] = snapshot
         self._pulse.notify()
@@ -442,6 +529,24 @@ class FakeTelegram(StandInServer):
     ) -> int:
         """The user writes `text` in their private chat (or in group `chat_id`)."""
         return self._user_message(user_id, {"text": text}, chat_id, reply_to)
+
+    def send_unparseable(
+        self,
+        user_id: int,
+        text: str = "Přeposlaná zpráva",
+        *,
+        origin: dict[str, Any] | None = None,
+        chat_id: int | None = None,
+    ) -> int:
+        """A forwarded text whose `forward_origin` aiogram's models reject.
+
+        By default a "hidden_user" origin without its required `sender_user_name`; pass
+        `origin` for another one (e.g. a type unknown to aiogram).
+        """
+        forwarded = origin or {"type": "hidden_user", "date": int(time.time()) - 60}
+        return self._user_message(
+            user_id, {"text": text, "forward_origin": forwarded}, chat_id, None
+        )
 
     def send_command(
         self, user_id: int, command: str, args: str = "", *, chat_id: int | None = None
@@ -586,12 +691,124 @@ class FakeTelegram(StandInServer):
             self._pending = [u for u in self._pending if u["update_id"] != update]
             update = self._updates[update]
         secret = secret_token if secret_token is not None else self.webhook.get("secret_token")
-        headers = {"X-Telegram-Bot-Api-Secret-Token": str(secret)} if secret else {}
+        headers = {SECRET_HEADER: str(secret)} if secret else {}
         async with (
             ClientSession() as session,
             session.post(url, json=update, headers=headers) as response,
         ):
             return response.status
+
+    # ------------------------------------------------- test-facing: webhook push
+
+    def start_webhook_delivery(
+        self,
+        urls: Sequence[str] | None = None,
+        *,
+        timeout: float = 10.0,
+        retry_delay: float = 0.2,
+        max_retry_after: float = 1.0,
+        balance: Literal["round_robin", "random"] = "round_robin",
+        seed: int | None = None,
+    ) -> None:
+        """Push queued updates to the webhook from now on, as Telegram does, while one is set.
+
+        `urls`: where to POST instead of the registered URL, e.g. the replicas behind one
+        load balancer; each attempt goes to the next one (`balance="random"`: any one), so a
+        retry may reach another replica. An attempt fails on a non-2xx answer, a connection
+        error or no answer within `timeout` seconds; the update is sent again after
+        `retry_delay` seconds (or the answer's Retry-After, at most `max_retry_after`).
+        """
+        if self._pusher is not None:
+            raise RuntimeError("webhook delivery is already running")
+        if urls is not None and not urls:
+            raise ValueError("give at least one URL, or None for the registered one")
+        pusher = _Pusher(urls or [], timeout, retry_delay, max_retry_after, balance, seed)
+        pusher.loop = asyncio.create_task(self._push_loop(pusher))
+        self._pusher = pusher
+
+    async def stop_webhook_delivery(self) -> None:
+        """Stop pushing; requests under way are abandoned and their updates stay queued."""
+        pusher, self._pusher = self._pusher, None
+        if pusher is not None:
+            await pusher.close()
+
+    async def _push_loop(self, pusher: _Pusher) -> None:
+        while not self._closing:
+            if self.webhook:
+                self._start_deliveries(pusher)
+            await self._pulse.wait(1.0)
+
+    def _start_deliveries(self, pusher: _Pusher) -> None:
+        self._pending = [u for u in self._pending if self._is_allowed(u)]
+        for update in self._pending:
+            if len(pusher.workers) >= self._max_connections:
+                return
+            key = wire.chat_key(update)
+            if key in pusher.busy:
+                continue
+            pusher.busy.add(key)
+            worker = asyncio.create_task(self._deliver_until_accepted(pusher, update, key))
+            pusher.workers.add(worker)
+
+    async def _deliver_until_accepted(
+        self, pusher: _Pusher, update: dict[str, Any], key: int | tuple[str, Any]
+    ) -> None:
+        try:
+            while self.webhook and not self._closing:
+                attempt = await self._push(pusher, update)
+                if attempt.ok:
+                    self._pending = [u for u in self._pending if u is not update]
+                    return
+                await asyncio.sleep(pusher.pause(attempt))
+        finally:
+            pusher.busy.discard(key)
+            pusher.workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._pulse.notify()
+
+    async def _push(self, pusher: _Pusher, update: dict[str, Any]) -> DeliveryAttempt:
+        secret = self.webhook.get("secret_token")
+        headers = {SECRET_HEADER: str(secret)} if secret else {}
+        url = pusher.pick(str(self.webhook.get("url")))
+        attempt = DeliveryAttempt(update["update_id"], url, time.monotonic())
+        self.deliveries.append(attempt)
+        self._pulse.notify()
+        try:
+            async with pusher.session.post(
+                url, json=update, headers=headers, timeout=ClientTimeout(total=pusher.timeout)
+            ) as response:
+                await response.read()
+                attempt.status = response.status
+                with contextlib.suppress(ValueError):
+                    attempt.retry_after = float(response.headers.get("Retry-After", ""))
+        except TimeoutError:
+            attempt.error = "timeout"
+        except ClientError as error:
+            attempt.error = f"{type(error).__name__}: {error}"
+        attempt.finished = time.monotonic()
+        self._pulse.notify()
+        return attempt
+
+    def deliveries_of(self, update_id: int) -> list[DeliveryAttempt]:
+        """The webhook attempts for one update, in order."""
+        return [a for a in self.deliveries if a.update_id == update_id]
+
+    async def wait_delivered(
+        self,
+        update_ids: Iterable[int],
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> dict[int, DeliveryAttempt]:
+        """The accepting (2xx) attempt of each update, once every one has been accepted."""
+        wanted = list(update_ids)
+
+        def check() -> dict[int, DeliveryAttempt] | None:
+            accepted = {a.update_id: a for a in self.deliveries if a.ok and a.update_id in wanted}
+            return accepted if len(accepted) == len(set(wanted)) else None
+
+        def what() -> str:
+            shown = "\n  ".join(str(a) for a in self.deliveries[-40:]) or "(none)"
+            return f"2xx deliveries of updates {wanted}; attempts:\n  {shown}"
+
+        return await wait_until(self._pulse, check, timeout, what)
 
     # ------------------------------------------------- test-facing: inspection
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
+import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import aiohttp
 import openai
 import pytest
 from aiogram import Bot, Dispatcher
@@ -21,17 +25,24 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from openai.types.shared_params.response_format_json_schema import (
     JSONSchema,
     ResponseFormatJSONSchema,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tests.standins._common import Pulse, wait_until
 from tests.standins.openai import AUDIO_DIR, FakeOpenAI, Refusal, schema_instance
-from tests.standins.telegram import DEFAULT_TOKEN, FakeTelegram
+from tests.standins.telegram import DEFAULT_TOKEN, DeliveryAttempt, FakeTelegram
 
 USER = 4242
 AHOJ = (AUDIO_DIR / "ahoj_jak_se_mas.ogg").read_bytes()
@@ -292,6 +303,235 @@ async def test_commands_webhook_and_unknown_methods(tg: FakeTelegram, bot: Bot) 
         assert await tg.deliver_webhook(str(server.make_url("/hook")), update_id) == 200
     assert received == ["s3cret"]
     assert await bot.delete_webhook()
+
+
+# ------------------------------------------------------------- Telegram: webhook push
+
+OTHER = 4343
+SECRET = "push_s3cret"
+HANG = "hang"
+"""A scripted answer: no answer at all (until the test ends), so the stand-in times out."""
+
+
+class Hook:
+    """A webhook on loopback that records what arrives and answers as the test scripts it.
+
+    `answers[update_id]` lists the answers to that update's next requests (a status, a
+    (status, Retry-After) pair, or HANG); unscripted requests get 200. While `hold` is
+    clear, requests wait before answering.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.secrets: list[str | None] = []
+        self.answers: dict[int, list[Any]] = {}
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.in_flight: list[int] = []
+        self.most_in_flight = 0
+        self.pulse = Pulse()
+        self._over = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        update = await request.json()
+        update_id = update["update_id"]
+        self.received.append(update)
+        self.secrets.append(request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        self.in_flight.append(update_id)
+        self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
+        self.pulse.notify()
+        try:
+            script = self.answers.get(update_id)
+            answer = script.pop(0) if script else 200
+            if answer == HANG:
+                await self._over.wait()
+            await self.hold.wait()
+            status, retry_after = answer if isinstance(answer, tuple) else (answer, None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return web.Response(status=200 if answer == HANG else status, headers=headers)
+        finally:
+            self.in_flight.remove(update_id)
+            self.pulse.notify()
+
+    def ids(self) -> list[int]:
+        return [u["update_id"] for u in self.received]
+
+    async def until(self, check: Any, what: str, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        return await wait_until(self.pulse, check, timeout, lambda: f"{what}; got {self.ids()}")
+
+    def end(self) -> None:
+        self._over.set()
+        self.hold.set()
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[tuple[Hook, str]]:
+    receiver = Hook()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    async with TestServer(app, host="127.0.0.1") as server:
+        try:
+            yield receiver, str(server.make_url("/hook"))
+        finally:
+            receiver.end()
+
+
+def accepted(tg: FakeTelegram, update_id: int) -> DeliveryAttempt:
+    [attempt] = [a for a in tg.deliveries_of(update_id) if a.ok]
+    return attempt
+
+
+def assert_one_at_a_time(tg: FakeTelegram, chat_updates: list[int]) -> None:
+    """Each update of a chat went out only after the previous one was accepted."""
+    for earlier, later in itertools.pairwise(chat_updates):
+        first_try = tg.deliveries_of(later)[0]
+        done = accepted(tg, earlier).finished
+        assert done is not None and first_try.started >= done, (earlier, later)
+
+
+@pytest.mark.asyncio
+async def test_webhook_push_is_sequential_per_chat_and_concurrent_across_chats(
+    tg: FakeTelegram, bot: Bot, hook: tuple[Hook, str]
+) -> None:
+    receiver, url = hook
+    await bot.set_webhook(url, secret_token=SECRET)
+    receiver.hold.clear()
+    tg.start_webhook_delivery()
+    olena = [tg.send_text(USER, f"zpráva {n}") for n in range(3)]
+    other = [tg.send_text(OTHER, f"jiná {n}") for n in range(3)]
+
+    # Both chats' first updates are in flight at once; neither chat's second one is sent.
+    await receiver.until(lambda: len(receiver.in_flight) == 2 or None, "two updates in flight")
+    assert sorted(receiver.in_flight) == sorted([olena[0], other[0]])
+    receiver.hold.set()
+    await tg.wait_delivered(olena + other)
+
+    assert [i for i in receiver.ids() if i in olena] == olena
+    assert [i for i in receiver.ids() if i in other] == other
+    assert sorted(receiver.ids()) == sorted(olena + other), "each delivered once"
+    assert set(receiver.secrets) == {SECRET}
+    assert receiver.received[0] == tg._updates[olena[0]]
+    assert_one_at_a_time(tg, olena)
+    assert_one_at_a_time(tg, other)
+    # Accepted updates are confirmed: nothing is left for getUpdates or webhook info.
+    info = await bot.get_webhook_info()
+    assert (info.pending_update_count, info.max_connections) == (0, 40)
+
+
+@pytest.mark.asyncio
+async def test_webhook_push_respects_max_connections(
+    tg: FakeTelegram, bot: Bot, hook: tuple[Hook, str]
+) -> None:
+    receiver, url = hook
+    await bot.set_webhook(url, secret_token=SECRET, max_connections=2)
+    receiver.hold.clear()
+    tg.start_webhook_delivery()
+    updates = [tg.send_text(user, "Ahoj") for user in range(7001, 7006)]
+
+    await receiver.until(lambda: len(receiver.in_flight) == 2 or None, "two in flight")
+    for served in range(2, len(updates)):
+        receiver.hold.set()
+        receiver.hold.clear()
+        await receiver.until(lambda n=served: len(receiver.received) > n or None, "the next one")
+    receiver.hold.set()
+    await tg.wait_delivered(updates)
+
+    assert receiver.most_in_flight == 2
+    assert sorted(receiver.ids()) == updates
+
+
+@pytest.mark.asyncio
+async def test_webhook_redelivers_after_errors_and_timeouts_and_the_chat_waits(
+    tg: FakeTelegram, bot: Bot, hook: tuple[Hook, str]
+) -> None:
+    receiver, url = hook
+    await bot.set_webhook(url, secret_token=SECRET)
+    first, second = tg.send_text(USER, "jedna"), tg.send_text(USER, "dva")
+    elsewhere = tg.send_text(OTHER, "jinde")
+    receiver.answers[first] = [500, (503, 0.05), HANG]
+    tg.start_webhook_delivery(timeout=0.3, retry_delay=0.05)
+
+    await tg.wait_delivered([first, second, elsewhere])
+
+    attempts = tg.deliveries_of(first)
+    assert [(a.status, a.error) for a in attempts] == [
+        (500, None),
+        (503, None),
+        (None, "timeout"),
+        (200, None),
+    ]
+    assert attempts[1].retry_after == 0.05
+    assert receiver.ids().count(first) == 4 and receiver.ids().count(second) == 1
+    assert_one_at_a_time(tg, [first, second])
+    # The other chat did not wait for the troubled one.
+    assert accepted(tg, elsewhere).started < accepted(tg, first).started
+
+
+@pytest.mark.asyncio
+async def test_webhook_retry_goes_to_the_next_replica(
+    tg: FakeTelegram, bot: Bot, hook: tuple[Hook, str]
+) -> None:
+    receiver, url = hook
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    await bot.set_webhook(url, secret_token=SECRET)
+    tg.start_webhook_delivery([dead, url], retry_delay=0.01)
+    update_id = tg.send_text(USER, "Ahoj")
+
+    await tg.wait_delivered([update_id])
+
+    refused, delivered = tg.deliveries_of(update_id)
+    assert (refused.url, refused.status) == (dead, None)
+    assert refused.error is not None and "Connect" in refused.error
+    assert (delivered.url, delivered.status) == (url, 200)
+    assert receiver.ids() == [update_id]
+
+
+async def raw_get_updates(tg: FakeTelegram, **params: Any) -> list[dict[str, Any]]:
+    """getUpdates as plain JSON: what a poller gets before any parsing."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{tg.base_url}/bot{tg.token}/getUpdates", json=params) as response,
+    ):
+        body = await response.json()
+    assert body["ok"], body
+    return list(body["result"])
+
+
+@pytest.mark.asyncio
+async def test_get_updates_keeps_updates_until_an_offset_confirms_them(tg: FakeTelegram) -> None:
+    first, second = tg.send_text(USER, "jedna"), tg.send_text(USER, "dva")
+
+    batch = await raw_get_updates(tg, timeout=0)
+    # The poller dies before confirming: the next one gets the same batch.
+    assert [u["update_id"] for u in batch] == [first, second]
+    assert await raw_get_updates(tg, timeout=0) == batch
+    assert [u["update_id"] for u in await raw_get_updates(tg, offset=first + 1)] == [second]
+    assert [u["update_id"] for u in await raw_get_updates(tg)] == [second]
+    assert await raw_get_updates(tg, offset=second + 1) == []
+    assert await raw_get_updates(tg) == []
+
+
+@pytest.mark.asyncio
+async def test_unparseable_updates_are_queued_and_returned_verbatim(tg: FakeTelegram) -> None:
+    hidden = tg.send_unparseable(USER, "Tajná zpráva")
+    martian = tg.send_unparseable(USER, origin={"type": "martian", "date": 1})
+    raw = {"message": {"message_id": 99, "date": 1, "chat": {"id": USER}, "weird": [1, "č"]}}
+    odd = tg.enqueue({"update_id": 1, **raw})
+
+    updates = await raw_get_updates(tg, timeout=0)
+
+    assert [u["update_id"] for u in updates] == [hidden, martian, odd]
+    assert updates[0]["message"]["forward_origin"]["type"] == "hidden_user"
+    assert "sender_user_name" not in updates[0]["message"]["forward_origin"]
+    assert updates[1]["message"]["forward_origin"] == {"type": "martian", "date": 1}
+    assert updates[2] == {"update_id": odd, **raw}
+    assert list(updates[2]) == ["update_id", "message"]
+    for update in updates:
+        assert json.loads(json.dumps(update)) == tg._updates[update["update_id"]]
+        with pytest.raises(ValidationError):
+            Update.model_validate(update)
 
 
 # --------------------------------------------------------------------------- OpenAI

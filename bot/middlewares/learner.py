@@ -1,0 +1,102 @@
+"""The update's one Redis round trip, then the learner's typed `profile` and `settings`.
+
+Everything an update needs from Redis before its handler goes out together in one
+pipeline: the webhook lease, the rate-limit counter and the learner-context MGET. The rate
+limit is decided before the learner is loaded, so a flood costs no SQL, and it covers button
+presses as well as messages.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+from redis.asyncio.client import Pipeline
+
+from bot import texts
+from bot.cache import Cache, Keys
+from bot.cache.keys import RATE_LIMIT_TTL
+from bot.middlewares.base import Handler
+from bot.middlewares.lease import UpdateLease
+from bot.services.users import UserService, is_learner
+
+LIMITED_EVENTS = frozenset({"message", "edited_message", "callback_query"})
+
+
+class LearnerContextMiddleware(BaseMiddleware):
+    """Cache-first: one Redis round trip and no SQL when the learner is cached.
+
+    Updates from bots and Telegram's service accounts are dropped here: nobody to teach.
+    """
+
+    def __init__(self, cache: Cache, keys: Keys, users: UserService, per_minute: int) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.users = users
+        self.per_minute = per_minute
+
+    async def __call__(
+        self,
+        handler: Handler,
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        user: User | None = data.get("event_from_user")
+        lease: UpdateLease | None = data.get("lease")
+        learner = user if user is not None and is_learner(user) else None
+        counted, rate, names = False, "", []
+        if learner is not None:
+            names = self.users.context_names(learner.id)
+            if self.per_minute > 0 and event.event_type in LIMITED_EVENTS:
+                counted = True
+                rate = self.cache.full(self.keys.rate_limit(learner.id, _window()))
+
+        def build(pipe: Pipeline) -> None:
+            if lease is not None:
+                lease.take(pipe)
+            if counted:
+                pipe.incr(rate)
+                pipe.expire(rate, RATE_LIMIT_TTL, nx=True)
+            if names:
+                pipe.mget(names)
+
+        results = await self.cache.batch(build) if lease or counted or names else None
+        if lease is not None:
+            if not lease.accept(results[:2] if results is not None else None):
+                return None
+            results = results[2:] if results is not None else None
+        guard: AbstractAsyncContextManager[None] = lease.kept() if lease else nullcontext()
+        async with guard:
+            if user is None:
+                return await handler(event, data)
+            if learner is None:
+                return None
+            if counted and results is not None:
+                count, results = int(results[0]), results[2:]
+                if count > self.per_minute:
+                    if count == self.per_minute + 1:
+                        await _tell_limited(event)
+                    return None
+            prefetched = results[0] if results is not None else None
+            data["profile"], data["settings"] = await self.users.context(
+                data["session"], learner, prefetched=prefetched
+            )
+            return await handler(event, data)
+
+
+def _window() -> int:
+    return int(time.time() // RATE_LIMIT_TTL)
+
+
+async def _tell_limited(update: Update) -> None:
+    """One notice when a learner goes over the limit; silence for the rest of the minute."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.RATE_LIMITED, show_alert=True)
+    elif update.message is not None:
+        await update.message.answer(texts.RATE_LIMITED)
+    elif update.edited_message is not None:
+        await update.edited_message.answer(texts.RATE_LIMITED)
