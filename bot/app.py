@@ -116,8 +116,9 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         Character.NOVAKOVA: config.tts_voice_novakova,
     }
     # Order comes from Telegram (webhook) or from the poller's per-chat chains, not from
-    # aiogram's event isolation, which would take a lock per update for nothing.
-    dp = Dispatcher(events_isolation=DisabledEventIsolation())
+    # aiogram's event isolation, which would take a lock per update for nothing; and the bot
+    # keeps no conversation state in aiogram's FSM, so its middleware is not run either.
+    dp = Dispatcher(events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.workflow_data.update(
         config=config,
         cache=cache,
@@ -134,7 +135,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
     dp.update.outer_middleware(
-        LearnerContextMiddleware(cache, keys, users, config.rate_limit_per_minute)
+        LearnerContextMiddleware(cache, keys, users, conversation, config.rate_limit_per_minute)
     )
     timing = HandlerTimingMiddleware(metrics)
     for observer in (dp.message, dp.edited_message, dp.callback_query):

@@ -134,7 +134,7 @@ async def test_a_silent_redis_is_asked_once_and_a_closed_connection_retried_once
     try:
         pool = redis.connection_pool
         assert isinstance(pool, BlockingConnectionPool)
-        assert pool.timeout == SOCKET_TIMEOUT == 0.25
+        assert pool.connection_kwargs["socket_timeout"] == SOCKET_TIMEOUT == 0.25
         assert HIREDIS_AVAILABLE  # redis[hiredis]: the pool's connections parse with hiredis
         with pytest.raises(RedisTimeoutError):
             await redis.get("x")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fakeredis import FakeAsyncRedis
 
-from bot.cache import Cache, CacheTTLs, Family, Keys
+from bot.cache import Cache, CacheTTLs, Family, Key, Keys
+from bot.domain import Level, NativeLanguage, Profile
 from tests.test_cache_store import CountingRedis, counting_loader, must_not_load
 
 KEYS = Keys(CacheTTLs())
@@ -97,3 +98,40 @@ async def test_prefetched_blobs_replace_the_first_read() -> None:
         assert cache.counters.hits[Family.STATS] == 1
     finally:
         await redis.aclose()
+
+
+async def test_an_update_uses_what_its_round_trip_read_once_and_never_after_a_write() -> None:
+    redis = CountingRedis()
+    cache = Cache(redis)
+    key = KEYS.profile(6)
+    load, _ = counting_loader([])
+    try:
+        profile = await _a_profile(cache, key)
+        names = cache.names([key])
+        cache.prefetch(names, await redis.mget(names))
+        redis.commands.clear()
+        assert await cache.fetch(key, must_not_load) == profile
+        assert redis.commands == []  # taken from the update's own round trip
+        assert await cache.fetch(key, must_not_load) == profile
+        assert redis.commands == [("MGET", "user:6:profile")]  # used once only
+
+        cache.prefetch(names, await redis.mget(names))
+        renamed = profile.model_copy(update={"first_name": "Bára"})
+        await cache.put(key, renamed)
+        assert await cache.fetch(key, load) == renamed  # the read before the write is forgotten
+    finally:
+        await redis.aclose()
+
+
+async def _a_profile(cache: Cache, key: Key[Profile]) -> Profile:
+    profile = Profile(
+        id=6,
+        telegram_id=6,
+        username="anna",
+        first_name="Anna",
+        native_language=NativeLanguage.EN,
+        level=Level.BEGINNER,
+        onboarded=True,
+    )
+    await cache.put(key, profile)
+    return profile

@@ -318,14 +318,16 @@ async def test_context_takes_the_learners_entries_read_in_the_callers_round_trip
     names = users.context_names(2014)
     assert names == ["user:2014:profile", "user:2014:settings"]
     async with sessions() as session:
-        first = await users.context(session, learner(2014), prefetched=[None, None])
+        cache.prefetch(names, [None, None])
+        first = await users.context(session, learner(2014))
 
     blobs = await cache.batch(lambda pipe: pipe.mget(names))
     assert blobs is not None
     sql.statements.clear()
     reads_before = cache.counters.hits[Family.USER]
     async with sessions() as session:
-        again = await users.context(session, learner(2014), prefetched=blobs[0])
+        cache.prefetch(names, blobs[0])
+        again = await users.context(session, learner(2014))
 
     assert again == first
     assert sql.statements == []

@@ -33,9 +33,9 @@ __all__ = [
 # Redis is an optimisation: a slow one costs an update at most one short timeout, after which
 # the gateway's cool-down treats it as down. A timed-out command is not retried; a pooled
 # connection that a restarted Redis closed fails at once and is retried once on a new one,
-# so a Redis that is back is not taken for down again by every stale connection.
+# so a Redis that is back is not taken for down again by every stale connection. Waiting
+# for a free pooled connection is local contention, not Redis failing, so it has no limit.
 SOCKET_TIMEOUT = 0.25
-POOL_WAIT = 0.25
 
 
 def create_redis(config: Config) -> Redis:
@@ -43,7 +43,7 @@ def create_redis(config: Config) -> Redis:
     pool = BlockingConnectionPool.from_url(
         config.redis_url,
         max_connections=config.redis_max_connections,
-        timeout=POOL_WAIT,
+        timeout=None,
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
         retry=Retry(NoBackoff(), retries=1, supported_errors=(ConnectionError,)),

@@ -8,6 +8,7 @@ redone by the first call after it returns, before anything is read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -91,6 +92,9 @@ class Gateway:
         self._cooldown = cooldown
         self._down_until = 0.0
         self._pending = Repairs()
+        self._queued: list[tuple[Callable[[Pipeline], object], asyncio.Future[list[Any] | None]]]
+        self._queued = []
+        self._flushing: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -115,12 +119,46 @@ class Gateway:
         """The commands `build` queues, sent on one non-transactional pipeline in one round trip.
 
         Their results in order, or None when Redis is disabled, cooling down or failed.
+        Batches asked for in the same turn of the event loop go out together, in one pipeline
+        (automatic pipelining): a page of a hundred updates costs Redis and the bot one round
+        trip instead of a hundred, each caller still getting only its own results.
         """
         if not await self._ready():
             return None
+        future: asyncio.Future[list[Any] | None] = asyncio.get_running_loop().create_future()
+        self._queued.append((build, future))
+        if len(self._queued) == 1:
+            self._flushing.add(task := asyncio.create_task(self._flush()))
+            task.add_done_callback(self._flushing.discard)
+        return await future
+
+    async def _flush(self) -> None:
+        queued, self._queued = self._queued, []
         pipe = self._client().pipeline(transaction=False)
-        build(pipe)
-        return await self._guard(pipe.execute())
+        spans: list[tuple[int, int]] = []
+        for build, _ in queued:
+            start = len(pipe.command_stack)
+            build(pipe)
+            spans.append((start, len(pipe.command_stack)))
+        results: list[Any] | None = None
+        try:
+            results = await self._guard(pipe.execute(raise_on_error=False))
+        finally:
+            for (start, end), (_, future) in zip(spans, queued, strict=True):
+                if not future.done():
+                    future.set_result(self._own(results, start, end))
+
+    def _own(self, results: list[Any] | None, start: int, end: int) -> list[Any] | None:
+        """One caller's share of a shared pipeline; None if one of its commands failed."""
+        if results is None:
+            return None
+        part = results[start:end]
+        failed = next((r for r in part if isinstance(r, Exception)), None)
+        if failed is not None:
+            self.counters.errors += 1
+            log.warning("a redis command failed: %s", failed)
+            return None
+        return part
 
     async def repair(self, repairs: Repairs) -> None:
         """Apply these writes now, or as soon as Redis is back."""

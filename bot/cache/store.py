@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
@@ -22,8 +23,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from bot.cache.flight import Flight
-from bot.cache.gateway import CacheCounters, Gateway, Repairs, fresh_version
+from bot.cache.flight import Flight, Hold
+from bot.cache.gateway import CacheCounters, Gateway, Repairs, fresh_version, version_step
 from bot.cache.keys import Family, Key
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,28 @@ class Cache(Gateway):
         super().__init__(redis, prefix=prefix, counters=counters, cooldown=cooldown)
         self.flight = Flight(self, lock_ttl=lock_ttl, poll_interval=poll_interval)
         self.bypass = frozenset(bypass)
+
+    def prefetch(self, names: Sequence[str], blobs: Sequence[bytes | None]) -> None:
+        """Hand in what this update's own first round trip read (`names` from `names()`).
+
+        Request-scoped (a context variable, so each update task sees its own): the next fetch
+        of exactly those names uses the blobs instead of an MGET, once; a write to a name
+        forgets it, so nothing read before a write is served after it.
+        """
+        _PREFETCHED.set(dict(zip(names, blobs, strict=True)))
+
+    def _take_prefetched(self, names: Sequence[str]) -> list[bytes | None] | None:
+        seen = _PREFETCHED.get(None)
+        if not seen or any(name not in seen for name in names):
+            return None
+        return [seen.pop(name) for name in names]
+
+    @staticmethod
+    def _forget_prefetched(names: Collection[str]) -> None:
+        seen = _PREFETCHED.get(None)
+        if seen:
+            for name in names:
+                seen.pop(name, None)
 
     def names(self, keys: Sequence[Key[Any]], *, version: Key[int] | None = None) -> list[str]:
         """The full names `fetch_many` reads, in order: for callers that MGET them in their
@@ -162,26 +185,54 @@ class Cache(Gateway):
             for key in keys:
                 self.counters.misses[key.family] += 1
             return tuple(await load())
+        if shared:
+            names = tuple(key.name for key in keys)
+            return await self.flight.once(names, lambda: self._fetch_shared(keys, load, version))
+        if prefetched is None:
+            prefetched = self._take_prefetched(self.names(keys, version=version))
         if prefetched is None:
             read = await self._read(keys, version)
         else:
             read = self._decode(keys, version, list(prefetched))
+        self._count(keys, read)
+        if read.complete:
+            return tuple(read.values)
+        return await self.flight.once(
+            tuple(key.name for key in keys),
+            lambda: self._load_and_fill(keys, load, version, read, None),
+        )
+
+    async def _fetch_shared(
+        self,
+        keys: Sequence[Key[Any]],
+        load: Callable[[], Awaitable[Sequence[Any]]],
+        version: Key[int] | None,
+    ) -> tuple[Any, ...]:
+        """Read, and on a miss claim the replicas' lock, in one round trip; then load once.
+
+        Callers in this process share it through `Flight.once` before anything is read.
+        """
+        hold = self.flight.hold(keys[0].lock)
+        blobs = await self.flight.read_or_claim(self.names(keys, version=version), hold)
+        read = (
+            self._decode(keys, version, blobs)
+            if blobs is not None
+            else _Read([None] * len(keys), None, set())
+        )
+        self._count(keys, read)
+        if read.complete:
+            return tuple(read.values)
+        async with self.flight.across(hold):
+            if hold.waited:
+                read = await self._read(keys, version)
+                if read.complete:
+                    return tuple(read.values)
+            return await self._load_and_fill(keys, load, version, read, hold)
+
+    def _count(self, keys: Sequence[Key[Any]], read: _Read) -> None:
         for key, value in zip(keys, read.values, strict=True):
             counter = self.counters.misses if value is None else self.counters.hits
             counter[key.family] += 1
-        if read.complete:
-            return tuple(read.values)
-
-        async def lead() -> tuple[Any, ...]:
-            if not shared:
-                return await self._load_and_fill(keys, load, version, read)
-            async with self.flight.across(keys[0].lock):
-                again = await self._read(keys, version)
-                if again.complete:
-                    return tuple(again.values)
-                return await self._load_and_fill(keys, load, version, again)
-
-        return await self.flight.once(tuple(key.name for key in keys), lead)
 
     async def read(self, key: Key[T]) -> T | None:
         """Get one value without loading; counts a hit or a miss."""
@@ -196,32 +247,47 @@ class Cache(Gateway):
         """Overwrite one value: writers call this after their transaction commits."""
         await self.put_many([(key, value)])
 
-    async def put_many(self, entries: Sequence[tuple[Key[Any], object]]) -> None:
-        """Overwrite values in one round trip; a bypassed family's entries are dropped instead."""
-        if self.redis is None or not entries:
+    async def put_many(
+        self, entries: Sequence[tuple[Key[Any], object]], *, bump: Sequence[Key[int]] = ()
+    ) -> None:
+        """After a commit: overwrite values and move version counters on, in one round trip.
+
+        A bypassed family's entries are dropped instead; what cannot reach Redis now is redone
+        (as a deletion and a bump) once it is back.
+        """
+        if self.redis is None or not (entries or bump):
             return
         written = [(key, value) for key, value in entries if key.family not in self.bypass]
         stale = {self.full(key) for key, _ in entries if key.family in self.bypass}
+        counters = {self.full(key): max(1, key.ttl) for key in bump}
+        self._forget_prefetched([self.full(key) for key, _ in entries] + list(counters))
 
         def build(pipe: Pipeline) -> None:
             for key, value in written:
                 pipe.set(self.full(key), _dump(key.kind, value, None), ex=max(1, key.ttl))
+            for name, ttl in counters.items():
+                pipe.incrby(name, version_step())
+                pipe.expire(name, ttl)
 
-        if written and await self.batch(build) is None:
+        if (written or counters) and await self.batch(build) is None:
             stale.update(self.full(key) for key, _ in written)
+            await self.repair(Repairs(unlink=stale, bump=counters))
+            return
         await self.repair(Repairs(unlink=stale))
 
     async def delete(self, *keys: Key[Any] | str) -> None:
-        await self.repair(Repairs(unlink={self.full(key) for key in keys}))
+        names = {self.full(key) for key in keys}
+        self._forget_prefetched(names)
+        await self.repair(Repairs(unlink=names))
 
     async def bump(self, versions: Sequence[Key[int]], stale: Sequence[Key[Any]] = ()) -> None:
         """After a commit: move the version counters on and drop entries known to be stale."""
-        await self.repair(
-            Repairs(
-                unlink={self.full(key) for key in stale},
-                bump={self.full(key): max(1, key.ttl) for key in versions},
-            )
+        repairs = Repairs(
+            unlink={self.full(key) for key in stale},
+            bump={self.full(key): max(1, key.ttl) for key in versions},
         )
+        self._forget_prefetched(repairs.unlink | set(repairs.bump))
+        await self.repair(repairs)
 
     async def _read(self, keys: Sequence[Key[Any]], version: Key[int] | None) -> _Read:
         names = self.names(keys, version=version)
@@ -252,11 +318,12 @@ class Cache(Gateway):
         load: Callable[[], Awaitable[Sequence[Any]]],
         version: Key[int] | None,
         read: _Read,
+        hold: Hold | None,
     ) -> tuple[Any, ...]:
         if version is not None and read.stamp is None:
             read.stamp = await self._start_version(version)
         values = tuple(await load())
-        await self._fill(keys, values, version, read)
+        await self._fill(keys, values, version, read, hold)
         return values
 
     async def _start_version(self, version: Key[int]) -> int | None:
@@ -282,8 +349,12 @@ class Cache(Gateway):
         values: Sequence[Any],
         version: Key[int] | None,
         read: _Read,
+        hold: Hold | None,
     ) -> None:
-        """Readers never overwrite a good value; only unreadable or outdated ones."""
+        """Readers never overwrite a good value; only unreadable or outdated ones.
+
+        The replicas' lock, if held, is released in the same round trip as the fill.
+        """
         if version is not None and read.stamp is None:
             return  # nothing to stamp the entries with
         filled = [
@@ -297,8 +368,15 @@ class Cache(Gateway):
                 blob = _dump(key.kind, value, read.stamp if version is not None else None)
                 nx = key.name not in read.overwrite
                 pipe.set(self.full(key), blob, ex=max(1, key.ttl), nx=nx)
+            if hold is not None:
+                hold.release_in(pipe)
 
-        await self.batch(build)
+        if await self.batch(build) is None and hold is not None:
+            hold.released = False
+
+
+# What the current update's first round trip read, by full name (see `Cache.prefetch`).
+_PREFETCHED: ContextVar[dict[str, bytes | None]] = ContextVar("mluv_prefetched")
 
 
 def _parse(kind: Any, blob: bytes, versioned: bool, stamp: int | None) -> Any:

@@ -12,7 +12,11 @@ from bot.middlewares.base import Handler
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Injects `session`. Opening it is free: no connection is taken until the first query."""
+    """Injects `session`. Opening it is cheap: no connection is taken until the first query.
+
+    Closing one that never began a transaction holds nothing to release, so it is skipped:
+    most updates (a cached learner, a command) never touch the database.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
@@ -23,6 +27,10 @@ class DbSessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        async with self.sessionmaker() as session:
-            data["session"] = session
+        session = self.sessionmaker()
+        data["session"] = session
+        try:
             return await handler(event, data)
+        finally:
+            if session.in_transaction() or session.identity_map:
+                await session.close()

@@ -1,9 +1,10 @@
 """The update's one Redis round trip, then the learner's typed `profile` and `settings`.
 
 Everything an update needs from Redis before its handler goes out together in one
-pipeline: the webhook lease, the rate-limit counter and the learner-context MGET. The rate
-limit is decided before the learner is loaded, so a flood costs no SQL, and it covers button
-presses as well as messages.
+pipeline: the webhook lease, the rate-limit counter and one MGET of the learner's context
+(and, for a message to Honzík, the conversation history). The rate limit is decided before
+the learner is loaded, so a flood costs no SQL, and it covers button presses as well as
+messages.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import Message, TelegramObject, Update, User
 from redis.asyncio.client import Pipeline
 
 from bot import texts
@@ -21,6 +22,7 @@ from bot.cache import Cache, Keys
 from bot.cache.keys import RATE_LIMIT_TTL
 from bot.middlewares.base import Handler
 from bot.middlewares.lease import UpdateLease
+from bot.services.conversation import ConversationService
 from bot.services.users import UserService, is_learner
 
 LIMITED_EVENTS = frozenset({"message", "edited_message", "callback_query"})
@@ -32,10 +34,18 @@ class LearnerContextMiddleware(BaseMiddleware):
     Updates from bots and Telegram's service accounts are dropped here: nobody to teach.
     """
 
-    def __init__(self, cache: Cache, keys: Keys, users: UserService, per_minute: int) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        keys: Keys,
+        users: UserService,
+        conversation: ConversationService,
+        per_minute: int,
+    ) -> None:
         self.cache = cache
         self.keys = keys
         self.users = users
+        self.conversation = conversation
         self.per_minute = per_minute
 
     async def __call__(
@@ -51,6 +61,8 @@ class LearnerContextMiddleware(BaseMiddleware):
         counted, rate, names = False, "", []
         if learner is not None:
             names = self.users.context_names(learner.id)
+            if event.message is not None and _for_honzik(event.message):
+                names += self.conversation.history_names(learner.id)
             if self.per_minute > 0 and event.event_type in LIMITED_EVENTS:
                 counted = True
                 rate = self.cache.full(self.keys.rate_limit(learner.id, _window()))
@@ -81,11 +93,19 @@ class LearnerContextMiddleware(BaseMiddleware):
                     if count == self.per_minute + 1:
                         await _tell_limited(event)
                     return None
-            prefetched = results[0] if results is not None else None
-            data["profile"], data["settings"] = await self.users.context(
-                data["session"], learner, prefetched=prefetched
-            )
+            if results is not None:
+                self.cache.prefetch(names, results[0])
+            data["profile"], data["settings"] = await self.users.context(data["session"], learner)
             return await handler(event, data)
+
+
+def _for_honzik(message: Message) -> bool:
+    """A private message the conversation will answer, so its history will be read."""
+    if message.chat.type != "private":
+        return False
+    if message.voice or message.audio or message.video_note:
+        return True
+    return bool(message.text) and not (message.text or "").startswith("/")
 
 
 def _window() -> int:

@@ -102,6 +102,12 @@ class ConversationService:
         """Keep a voice message we could not transcribe (its Telegram file id stays)."""
         await self._store(session, profile, settings, said, None, None)
 
+    def history_names(self, telegram_id: int) -> list[str]:
+        """What `history` reads, for callers that read it in the update's first round trip."""
+        if self.limit == 0:
+            return []
+        return self.cache.names([self.keys.history(telegram_id, self.limit, list[HistoryItem])])
+
     async def history(self, session: AsyncSession, profile: Profile) -> list[HistoryItem]:
         """The recent turns of the current conversation window, oldest first."""
         if self.limit == 0:
@@ -197,14 +203,16 @@ class ConversationService:
         versions = [self.keys.stats_version(profile.id)]
         if saved:
             versions.append(self.keys.words_version(profile.id))
-        await self.cache.bump(versions)
         if self.limit == 0 or history is None or not said.text:
+            await self.cache.put_many([], bump=versions)
             return
         now = days.now()
         turns = [*history, HistoryItem(role=MessageRole.LEARNER.value, text=said.text, at=now)]
         if reply is not None:
             turns.append(HistoryItem(role=MessageRole.TEACHER.value, text=reply.reply, at=now))
-        await self.cache.put(self._history_key(profile), turns[-self.limit :])
+        await self.cache.put_many(
+            [(self._history_key(profile), turns[-self.limit :])], bump=versions
+        )
 
     def _history_key(self, profile: Profile) -> Key[list[HistoryItem]]:
         return self.keys.history(profile.telegram_id, self.limit, list[HistoryItem])

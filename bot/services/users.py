@@ -6,7 +6,7 @@ database, committed, and only then written over the cached values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from aiogram.types import User as TelegramUser
 from sqlalchemy import select
@@ -57,21 +57,15 @@ class UserService:
         self,
         session: AsyncSession,
         tg_user: TelegramUser,
-        prefetched: Sequence[bytes | None] | None = None,
     ) -> tuple[Profile, LearnerSettings]:
-        """The learner's profile and settings; creates the learner on first contact.
-
-        `prefetched`: the values of `context_names`, already read by the caller.
-        """
+        """The learner's profile and settings; creates the learner on first contact."""
 
         async def load() -> tuple[Profile, LearnerSettings]:
             user = await self._get_or_create(session, tg_user)
             await end_read(session)
             return to_profile(user), to_settings(user.settings)
 
-        profile, settings = await self.cache.fetch_many(
-            self._context_keys(tg_user.id), load, prefetched=prefetched
-        )
+        profile, settings = await self.cache.fetch_many(self._context_keys(tg_user.id), load)
         if (profile.username, profile.first_name) != (tg_user.username, tg_user.first_name):
             profile = await self._rename(session, profile, tg_user)
         return profile, settings
