@@ -38,6 +38,25 @@ async def test_batch_sends_every_command_in_one_round_trip() -> None:
         await redis.aclose()
 
 
+async def test_concurrent_batches_share_one_pipeline_and_keep_their_own_results() -> None:
+    redis = CountingRedis()
+    gateway = Gateway(redis)
+    try:
+        await redis.set("text", "not a number")
+        redis.commands.clear()
+        first, broken, last = await asyncio.gather(
+            gateway.batch(lambda pipe: (pipe.incr("a"), pipe.incr("a"))),
+            gateway.batch(lambda pipe: pipe.incr("text")),
+            gateway.batch(lambda pipe: pipe.get("a")),
+        )
+        assert redis.commands == [("PIPELINE",)]  # three callers, one round trip
+        assert (first, last) == ([1, 2], [b"2"])
+        assert broken is None  # only the caller whose command failed fails
+        assert gateway.counters.errors == 1 and gateway.available
+    finally:
+        await redis.aclose()
+
+
 async def test_batch_fails_open_counts_the_error_and_cools_down() -> None:
     server = FakeServer()
     redis = CountingRedis(server=server)
