@@ -16,19 +16,19 @@ the other answers 503 (lease alive) or 200 (done), never a second answer.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Literal
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from bot.db.migrate import MIGRATION_LOCK_ID
+from tests.conftest import missing_service
 from tests.e2e._webhook import (
     SECRET,
     add_webhook_bot,
@@ -114,19 +114,13 @@ class Conversation:
         return [update for sent in self.sent.values() for update, _ in sent]
 
 
-def _skip_or_fail(message: str) -> NoReturn:
-    if os.environ.get("MLUV_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def _replicas(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Replicas]:
     database = PostgresDatabase()
     try:
         url = await database.create()
     except Exception as exc:
-        _skip_or_fail(f"PostgreSQL is not reachable: {exc!r}")
+        missing_service("PostgreSQL", exc)
     try:
         async with Stack(tmp_path_factory.mktemp("replicas"), database_url=url) as stack:
             stack.oa.script_chat(echo_reply)

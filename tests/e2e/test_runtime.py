@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import NoReturn
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from bot import texts
+from tests.conftest import missing_service
 from tests.e2e._webhook import add_webhook_bot, echo_reply, echoed, hook_url, ready_webhook, scrape
 from tests.e2e.harness import (
     BotProcess,
@@ -61,12 +60,6 @@ SPAWN_EARLY = ("_polling", "_replicas", "_slow_redis")
 
 
 # ------------------------------------------------------------------ deployments
-
-
-def _skip_or_fail(message: str) -> NoReturn:
-    if os.environ.get("MLUV_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -102,7 +95,7 @@ async def _replicas(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[R
     try:
         url = await database.create()
     except Exception as exc:
-        _skip_or_fail(f"PostgreSQL is not reachable: {exc!r}")
+        missing_service("PostgreSQL", exc)
     try:
         workdir = tmp_path_factory.mktemp("replicas")
         async with Stack(workdir, database_url=url) as stack:
