@@ -13,19 +13,16 @@ from bot.middlewares.base import Handler
 
 
 class InFlight:
-    """Updates in progress and the newest update id seen."""
+    """Updates in progress, so shutdown can wait for them."""
 
     def __init__(self) -> None:
         self.count = 0
-        self.last_update_id: int | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def enter(self, update_id: int) -> None:
+    def enter(self) -> None:
         self.count += 1
         self._idle.clear()
-        if self.last_update_id is None or update_id > self.last_update_id:
-            self.last_update_id = update_id
 
     def leave(self) -> None:
         self.count -= 1
@@ -51,7 +48,7 @@ class InFlightMiddleware(BaseMiddleware):
         user = data.get("event_from_user")
         logs.update_id.set(event.update_id)
         logs.telegram_id.set(user.id if user else None)
-        self.inflight.enter(event.update_id)
+        self.inflight.enter()
         try:
             return await handler(event, data)
         finally:

@@ -21,7 +21,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -635,6 +636,21 @@ class PostgresDatabase:
     async def drop(self) -> None:
         """Drop it, disconnecting every client (the bot's pool included)."""
         await self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    @asynccontextmanager
+    async def created(self) -> AsyncIterator[str]:
+        """Created for the block, dropped after it; without PostgreSQL the test is skipped
+        (failed under MLUV_REQUIRE_SERVICES)."""
+        from tests.conftest import missing_service
+
+        try:
+            url = await self.create()
+        except Exception as exc:
+            missing_service("PostgreSQL", exc)
+        try:
+            yield url
+        finally:
+            await self.drop()
 
 
 # --------------------------------------------------------------------------- Telegram

@@ -28,7 +28,6 @@ import pytest
 import pytest_asyncio
 
 from bot.db.migrate import MIGRATION_LOCK_ID
-from tests.conftest import missing_service
 from tests.e2e._webhook import (
     SECRET,
     add_webhook_bot,
@@ -117,18 +116,14 @@ class Conversation:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def _replicas(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Replicas]:
     database = PostgresDatabase()
-    try:
-        url = await database.create()
-    except Exception as exc:
-        missing_service("PostgreSQL", exc)
-    try:
-        async with Stack(tmp_path_factory.mktemp("replicas"), database_url=url) as stack:
-            stack.oa.script_chat(echo_reply)
-            replicas = Replicas(stack, database)
-            replicas.waited_on_the_lock = await start_together(replicas)
-            yield replicas
-    finally:
-        await database.drop()
+    async with (
+        database.created() as url,
+        Stack(tmp_path_factory.mktemp("replicas"), database_url=url) as stack,
+    ):
+        stack.oa.script_chat(echo_reply)
+        replicas = Replicas(stack, database)
+        replicas.waited_on_the_lock = await start_together(replicas)
+        yield replicas
 
 
 async def start_together(replicas: Replicas) -> int:

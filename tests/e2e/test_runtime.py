@@ -29,7 +29,6 @@ import pytest
 import pytest_asyncio
 
 from bot import texts
-from tests.conftest import missing_service
 from tests.e2e._webhook import add_webhook_bot, echo_reply, echoed, hook_url, ready_webhook, scrape
 from tests.e2e.harness import (
     BotProcess,
@@ -92,19 +91,13 @@ class Replicas:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def _replicas(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Replicas]:
     database = PostgresDatabase()
-    try:
-        url = await database.create()
-    except Exception as exc:
-        missing_service("PostgreSQL", exc)
-    try:
+    async with database.created() as url:
         workdir = tmp_path_factory.mktemp("replicas")
         async with Stack(workdir, database_url=url) as stack:
             stack.oa.script_chat(echo_reply)
             for name in ("replica1", "replica2"):
                 add_webhook_bot(stack.fleet, name).spawn()
             yield Replicas(stack, database)
-    finally:
-        await database.drop()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
