@@ -23,6 +23,7 @@ from bot.cache.keys import RATE_LIMIT_TTL
 from bot.middlewares.base import Handler
 from bot.middlewares.lease import UpdateLease
 from bot.services.conversation import ConversationService
+from bot.services.limits import count_into
 from bot.services.users import UserService, is_learner
 
 LIMITED_EVENTS = frozenset({"message", "edited_message", "callback_query"})
@@ -71,8 +72,7 @@ class LearnerContextMiddleware(BaseMiddleware):
             if lease is not None:
                 lease.take(pipe)
             if counted:
-                pipe.incr(rate)
-                pipe.expire(rate, RATE_LIMIT_TTL, nx=True)
+                count_into(pipe, rate, RATE_LIMIT_TTL)
             if names:
                 pipe.mget(names)
 

@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from bot.cache import Cache, Keys
 from bot.cache.keys import BUDGET_TTL
 
 
+def count_into(pipe: Pipeline, name: str, seconds: int) -> None:
+    """Queue one increment of the counter at the full name `name` that lives `seconds`, for a
+    caller's own round trip; its new value is the first of the two results."""
+    pipe.incr(name)
+    pipe.expire(name, seconds, nx=True)
+
+
 async def count_in_window(cache: Cache, name: str, seconds: int) -> int | None:
     """Increment the counter at the full name `name` that lives `seconds`; its new value, or
     None without Redis."""
-
-    async def incr(redis: Redis) -> int:
-        pipe = redis.pipeline(transaction=True)
-        pipe.incr(name)
-        pipe.expire(name, seconds, nx=True)
-        value, _ = await pipe.execute()
-        return int(value)
-
-    return await cache.run(incr)
+    results = await cache.batch(lambda pipe: count_into(pipe, name, seconds))
+    return int(results[0]) if results is not None else None
 
 
 async def within_daily_budget(cache: Cache, telegram_id: int, day: dt.date, limit: int) -> bool:
