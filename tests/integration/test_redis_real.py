@@ -1,4 +1,4 @@
-"""The cache against the machine's Redis (TEST_REDIS_URL): round trips, TTLs, locks, the pool."""
+"""The cache against a real Redis (the `redis_url` fixture): round trips, TTLs, locks, the pool."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from bot.cache import SOCKET_TIMEOUT, Cache, Family, Key, create_cache, create_redis, keys_for
 from bot.config import Config
-from tests.conftest import REDIS_URL, make_config
+from tests.conftest import make_config
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +28,10 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def live_config(tmp_path: Path, prefix: str) -> Config:
+def live_config(tmp_path: Path, prefix: str, redis_url: str) -> Config:
     return make_config(
         tmp_path,
+        redis_url=redis_url,
         redis_key_prefix=prefix,
         redis_cache_ttl_user=120,
         redis_cache_ttl_stats=60,
@@ -39,9 +40,9 @@ def live_config(tmp_path: Path, prefix: str) -> Config:
 
 
 @pytest.fixture
-async def other_client(real_redis: Redis) -> AsyncIterator[Redis]:
+async def other_client(real_redis: Redis, redis_url: str) -> AsyncIterator[Redis]:
     """A second, independent client of the same Redis database."""
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
@@ -189,10 +190,12 @@ async def test_shared_lock_across_two_clients(
 
 
 async def test_more_callers_than_connections_queue_for_one_instead_of_failing(
-    tmp_path: Path, real_redis: Redis, prefix: str
+    tmp_path: Path, real_redis: Redis, redis_url: str, prefix: str
 ) -> None:
     """Waiting for a free connection is local contention, not Redis being down."""
-    config = make_config(tmp_path, redis_max_connections=2, redis_key_prefix=prefix)
+    config = make_config(
+        tmp_path, redis_url=redis_url, redis_max_connections=2, redis_key_prefix=prefix
+    )
     cache = create_cache(config)
     key = cache.full("contention")
     try:
@@ -220,9 +223,9 @@ async def test_more_callers_than_connections_queue_for_one_instead_of_failing(
 
 
 async def test_create_cache_uses_the_prefix_and_can_be_disabled(
-    tmp_path: Path, real_redis: Redis, prefix: str
+    tmp_path: Path, real_redis: Redis, redis_url: str, prefix: str
 ) -> None:
-    cache = create_cache(make_config(tmp_path, redis_key_prefix=prefix))
+    cache = create_cache(make_config(tmp_path, redis_url=redis_url, redis_key_prefix=prefix))
     try:
         assert await cache.health() == "healthy"
         await cache.put(keys_for(make_config(tmp_path)).whisper("4", int), 1)

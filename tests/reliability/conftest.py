@@ -19,7 +19,6 @@ Every async test and fixture here uses `loop_scope="session"`.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,23 +28,18 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
+from tests.conftest import missing_service
 from tests.e2e import harness
-from tests.e2e.harness import POSTGRES_ADMIN_URL, PostgresDatabase, Stack
+from tests.e2e.harness import PostgresDatabase, Stack
+from tests.support import services
 
 from .proxy import TcpProxy
 from .support import Deployment, echo_reply
 
 HERE = Path(__file__).parent
-REQUIRE_SERVICES = os.environ.get("MLUV_REQUIRE_SERVICES") == "1"
 DEPLOYMENTS = ("_main", "_outage", "_pg")
 _STARTED = pytest.StashKey[float]()
 OURS: list[Deployment] = []
-
-
-def _missing(message: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # ------------------------------------------------------------------ reporting
@@ -83,8 +77,10 @@ def _services_and_early_spawn(request: pytest.FixtureRequest) -> Iterator[None]:
 
     A deployment's error is not raised here but by the tests that use it (pytest caches it).
     """
-    if not Path(harness.REDIS_BINARY).exists():
-        _missing(f"redis-server not found at {harness.REDIS_BINARY}")
+    try:
+        services.redis_binary()
+    except services.ServiceUnavailable as exc:
+        missing_service("redis-server", exc)
     used = {
         name
         for item in request.session.items
@@ -137,8 +133,9 @@ async def _pg(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Deploym
     try:
         await database.create()
     except Exception as exc:
-        _missing(f"PostgreSQL is not reachable: {exc!r}")
-    admin = make_url(POSTGRES_ADMIN_URL)
+        missing_service("PostgreSQL", exc)
+    assert database.admin_url is not None
+    admin = make_url(database.admin_url)
     try:
         async with TcpProxy(admin.port or 5432, target_host=admin.host or "127.0.0.1") as proxy:
             via_proxy = make_url(database.url).set(host="127.0.0.1", port=proxy.port)
