@@ -33,6 +33,18 @@ def load_config() -> Config:
         sys.exit(f"Invalid configuration: {problems}")
 
 
+def secrets_of(config: Config) -> dict[str, str | None]:
+    """What the log filter hides, by the name of the variable that holds it."""
+    return {
+        name: secret.get_secret_value() if secret is not None else None
+        for name, secret in (
+            ("BOT_TOKEN", config.bot_token),
+            ("OPENAI_API_KEY", config.openai_api_key),
+            ("WEBHOOK_SECRET", config.webhook_secret),
+        )
+    }
+
+
 def main() -> None:
     config = load_config()
     if config.webhook_url and config.webhook_secret is None:
@@ -43,8 +55,8 @@ def main() -> None:
     from bot.app import run
     from bot.logs import setup_logging
 
-    setup_logging(config.log_level, config.environment)
-    asyncio.run(run(config))
+    setup_logging(config.log_level, config.environment, secrets_of(config))
+    sys.exit(asyncio.run(run(config)))
 
 
 if __name__ == "__main__":

@@ -9,15 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.fsm.storage.memory import DisabledEventIsolation
 from aiogram.types import BotCommand
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiohttp import web
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -43,6 +51,7 @@ from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.middlewares.timing import HandlerTimingMiddleware
 from bot.runtime.inbox import Inbox
 from bot.runtime.polling import Poller
+from bot.runtime.stopping import pause, unless_stopped
 from bot.runtime.webhook import WebhookEndpoint
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
@@ -56,6 +65,12 @@ log = logging.getLogger("bot")
 
 # How long a stopping process waits for updates in flight before closing its pools.
 DRAIN_TIMEOUT = 60.0
+# Telegram unreachable at start-up: try again after 1 s, 2 s, 4 s ... then every 30 s.
+STARTUP_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
+TOKEN_REJECTED = (
+    "Telegram rejected BOT_TOKEN (401 Unauthorized): it was revoked or mistyped; "
+    "copy the current token from @BotFather (https://t.me/BotFather)."
+)
 
 
 @dataclass
@@ -163,8 +178,14 @@ async def publish_commands(bot: Bot) -> None:
         log.warning("could not publish the command menu: %s", exc)
 
 
-async def run(config: Config) -> None:
-    """Migrate, serve HTTP, take updates until SIGTERM, then drain and close."""
+async def run(config: Config) -> int:
+    """Migrate, serve HTTP, take updates until SIGTERM, then drain and close; the exit code.
+
+    /health is served from before Telegram is first reached, so a platform's health check
+    sees a live process while Telegram is unreachable; a rejected token ends it with 1.
+    """
+    if config.openai_api_key is None or not config.openai_api_key.get_secret_value():
+        log.warning("OPENAI_API_KEY is not set: Honzík can neither listen, answer nor speak")
     resources = Resources.create(config)
     bot = create_bot(config)
     runner: web.AppRunner | None = None
@@ -189,14 +210,19 @@ async def run(config: Config) -> None:
         runner = await start_web(app, config.port)
         redis_state = await resources.cache.health()
         log.info("http on port %s, redis %s", config.port, redis_state)
-        await publish_commands(bot)
+        stop = _stop_on_signals()
         counter_sync: CounterSync = dp["counter_sync"]
         sync = asyncio.create_task(counter_sync.run_forever())
-        if config.webhook_url:
-            await _serve_webhook(dp, bot, runner, resources.inflight, config)
-        else:
-            await _serve_polling(dp, bot, resources)
+        try:
+            if config.webhook_url:
+                await _serve_webhook(dp, bot, runner, resources.inflight, config, health, stop)
+            else:
+                await _serve_polling(dp, bot, resources, health, stop)
+        except TelegramUnauthorizedError:
+            log.error(TOKEN_REJECTED)
+            return 1
         await counter_sync.push()
+        return 0
     finally:
         if sync is not None:
             sync.cancel()
@@ -207,8 +233,42 @@ async def run(config: Config) -> None:
         log.info("stopped")
 
 
+async def _when_telegram_answers(
+    call: Callable[[], Coroutine[Any, Any, object]], health: HealthService, stop: asyncio.Event
+) -> bool:
+    """Make start-up's first Bot API call, again and again while Telegram cannot be reached.
+
+    Capped exponential back-off; /health says `"telegram": "unreachable"` meanwhile. False
+    if SIGTERM came first. Any other refusal (a rejected token above all) is raised.
+    """
+    backoff = Backoff(STARTUP_BACKOFF)
+    while not stop.is_set():
+        attempt = await unless_stopped(call(), stop)
+        if attempt is None:
+            break
+        try:
+            attempt.result()
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            health.telegram_reachable = False
+            delay = next(backoff)
+            log.warning("telegram unreachable, trying again in %.0f s: %s", delay, exc)
+            await pause(stop, delay)
+            continue
+        if not health.telegram_reachable:
+            log.info("telegram reachable again")
+        health.telegram_reachable = True
+        return True
+    return False
+
+
 async def _serve_webhook(
-    dp: Dispatcher, bot: Bot, runner: web.AppRunner, inflight: InFlight, config: Config
+    dp: Dispatcher,
+    bot: Bot,
+    runner: web.AppRunner,
+    inflight: InFlight,
+    config: Config,
+    health: HealthService,
+    stop: asyncio.Event,
 ) -> None:
     """Register the webhook and serve until SIGTERM; then stop accepting and drain.
 
@@ -216,14 +276,20 @@ async def _serve_webhook(
     replica instead of dropping them.
     """
     assert config.webhook_url is not None and config.webhook_secret is not None
-    stop = _stop_on_signals()
-    await bot.set_webhook(
-        config.webhook_url,
-        secret_token=config.webhook_secret.get_secret_value(),
-        allowed_updates=dp.resolve_used_update_types(),
-        max_connections=config.webhook_max_connections,
-        drop_pending_updates=False,
-    )
+    webhook_url, secret = config.webhook_url, config.webhook_secret.get_secret_value()
+
+    async def register() -> None:
+        await bot.set_webhook(
+            webhook_url,
+            secret_token=secret,
+            allowed_updates=dp.resolve_used_update_types(),
+            max_connections=config.webhook_max_connections,
+            drop_pending_updates=False,
+        )
+
+    if not await _when_telegram_answers(register, health, stop):
+        return
+    await publish_commands(bot)
     await dp.emit_startup(bot=bot, **dp.workflow_data)
     log.info("webhook mode: serving %s", urlsplit(config.webhook_url).path)
     await stop.wait()
@@ -242,10 +308,15 @@ async def _finish_in_flight(inflight: InFlight) -> None:
         log.warning("stopping with %s updates still in flight", inflight.count)
 
 
-async def _serve_polling(dp: Dispatcher, bot: Bot, resources: Resources) -> None:
+async def _serve_polling(
+    dp: Dispatcher, bot: Bot, resources: Resources, health: HealthService, stop: asyncio.Event
+) -> None:
     """Poll until SIGTERM; the poller then finishes what is in flight and confirms it."""
-    stop = _stop_on_signals()
-    await bot.delete_webhook(drop_pending_updates=False)
+    if not await _when_telegram_answers(
+        lambda: bot.delete_webhook(drop_pending_updates=False), health, stop
+    ):
+        return
+    await publish_commands(bot)
     await dp.emit_startup(bot=bot, **dp.workflow_data)
     log.info("polling mode")
     poller = Poller(

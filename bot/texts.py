@@ -165,6 +165,42 @@ def reply_text(
     return "\n".join(parts)
 
 
+MESSAGE_LIMIT = 4096
+"""Characters of one Telegram message. The bot sends plain text (no parse_mode), so the
+string is what Telegram counts, and a cut anywhere breaks no entity."""
+ELLIPSIS = "…"
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` as messages of at most `limit` characters, for an answer of any length.
+
+    Each cut is at a paragraph or a line break in the second half of the message, else at
+    the last space, else anywhere; only whitespace at the cuts is lost.
+    """
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        breaks = (at for sep in ("\n\n", "\n") if (at := window.rfind(sep)) > limit // 2)
+        cut = next(breaks, window.rfind(" "))
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    return [*parts, rest] if rest else parts
+
+
+def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` in at most `limit` characters, cut at a space and ended with an ellipsis: for
+    what can't be split (an edited message, the text of one voice)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(ELLIPSIS)]
+    if not text[len(head)].isspace() and (space := head.rfind(" ")) > len(head) // 2:
+        head = head[:space]
+    return head.rstrip() + ELLIPSIS
+
+
 WEEKDAYS = ("po", "út", "st", "čt", "pá", "so", "ne")
 
 
@@ -267,3 +303,11 @@ CACHE_STATS_MEMORY = "Paměť Redis: {memory}"
 CACHE_STATS_SAVED = "Ušetřená volání OpenAI: {calls} ≈ ${dollars:.2f}"
 RATE_LIMITED = "Pomalu, pomalu! 🐢 Posíláš moc zpráv najednou. Zkus to prosím za minutku."
 DAILY_LIMIT = "Pro dnešek jsme si toho řekli hodně! 😊 Pokračujeme zítra."
+
+
+def revealed_card(word: str, translation: str, example: str | None) -> str:
+    """The card's answer side: it is an edit, which can't be split, so it is shortened to fit."""
+    lines = [REVIEW_ANSWER.format(word=word, translation=translation)]
+    if example:
+        lines.append(REVIEW_EXAMPLE.format(example=example))
+    return shorten("\n".join(lines))

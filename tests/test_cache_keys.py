@@ -28,6 +28,7 @@ def test_cache_key_patterns_and_ttls() -> None:
         (KEYS.profile(7), "user:7:profile", Family.USER, 100),
         (KEYS.settings(7), "user:7:settings", Family.USER, 100),
         (KEYS.history(7, 6, str), "user:7:history:6", Family.HISTORY, 100),
+        (KEYS.content(7), "user:7:content", Family.USER, 1000),  # outlives what it lists
         (KEYS.daily_stats(3, DAY, 40, str), "stats:3:daily:2026-03-01", Family.STATS, 40),
         (KEYS.progress(3, 40, str), "stats:3:progress", Family.STATS, 40),
         (KEYS.progress(3, 4000, str), "stats:3:progress", Family.STATS, 50),

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
+from bot.ai.schema import MAX_MISTAKES, HonzikReply
 from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
 from bot.db.engine import create_sessionmaker
@@ -51,6 +52,8 @@ CORRUPT = (AUDIO_DIR / "corrupt.ogg").read_bytes()
 TTS_AUDIO = (AUDIO_DIR / "tts_reply.ogg").read_bytes()
 OPENAI_TTL = 86400
 DEADLINE = 20.0
+TELEGRAM_TEXT = 4096  # Telegram's limit on one message text
+SPEECH_INPUT = 4096  # OpenAI's limit on the text of one speech request
 
 _file_ids = itertools.count(1)
 _update_ids = itertools.count(9_000_000)
@@ -108,6 +111,7 @@ class Recorder(RecordingSession):
 
     - `answers`: (method, result) for every successful request;
     - `download_gate`: a barrier every file download waits at (to line learners up);
+    - texts Telegram refuses (empty, or over 4096 characters) get its 400;
     - `rejected_file_ids`: SendVoice with one of these file ids gets a 400;
     - `flood`: how many more times each method type gets a 429 (retry_after=0);
     - `broken_downloads`: downloading a file from one of these URLs' ids drops the connection.
@@ -131,6 +135,10 @@ class Recorder(RecordingSession):
         if self.flood.get(type(method), 0) > 0:
             self.flood[type(method)] -= 1
             raise TelegramRetryAfter(method, "Flood control exceeded", retry_after=0)
+        if isinstance(method, SendMessage) and not method.text.strip():
+            raise TelegramBadRequest(method, "Bad Request: message text is empty")
+        if isinstance(method, SendMessage) and len(method.text) > TELEGRAM_TEXT:
+            raise TelegramBadRequest(method, "Bad Request: message is too long")
         if isinstance(method, SendVoice) and method.voice in self.rejected_file_ids:
             raise TelegramBadRequest(method, "Bad Request: wrong file identifier specified")
         result = self._answer(method)
@@ -812,6 +820,92 @@ async def test_same_word_twice_is_saved_once_per_learner(talk: Talk) -> None:
     assert saved_line in talk.sent(2802)[0].splitlines()
     (stats,) = await talk.daily(2801)
     assert stats.new_words == 1
+
+
+# ================================================================== answers of any length
+
+
+def many_words(count: int, stem: str = "slovo") -> str:
+    """Distinct words, so a lost or repeated piece shows."""
+    return " ".join(f"{stem}{i}" for i in range(count))
+
+
+OVERLONG = {  # each over 5000 characters
+    "reply": honzik_answer(many_words(700)),
+    "tip": honzik_answer("Dobře!", tip=many_words(700, "tip")),
+    "mistakes": honzik_answer(
+        "Dobře!", mistakes=[(f"chyba{i}", f"oprava{i}", many_words(250, f"v{i}-")) for i in "abc"]
+    ),
+}
+
+
+@pytest.mark.parametrize("field", OVERLONG)
+async def test_an_overlong_answer_arrives_whole_for_everyone_with_the_voice(
+    talk: Talk, field: str
+) -> None:
+    answer = OVERLONG[field]
+    talk.oa.script_chat(lambda body: answer)
+
+    await talk.text(3001, "Vyprávěj mi něco.")
+    await talk.text(3002, "Vyprávěj mi něco.")  # the next learner gets the cached answer
+
+    assert talk.calls("chat") == 1
+    mistakes = [(m["original"], m["corrected"], m["explanation"]) for m in answer["mistakes"]]
+    whole = texts.reply_text(answer["reply"], 80, mistakes, answer["tip"], [])
+    for uid in (3001, 3002):
+        parts = talk.sent(uid)
+        assert len(parts) > 1
+        assert all(len(part) <= TELEGRAM_TEXT for part in parts), [len(p) for p in parts]
+        assert " ".join(parts).split() == whole.split()
+        assert len(talk.voices(uid)) == 1
+    (speech,) = talk.oa.calls("speech")
+    assert speech.status == 200
+    spoken = speech.body["input"]
+    assert len(spoken) <= SPEECH_INPUT and answer["reply"].startswith(spoken.rstrip("…"))
+
+
+async def test_a_very_long_transcript_is_echoed_whole_in_messages_that_fit(talk: Talk) -> None:
+    heard = many_words(700, "řekla")
+    talk.oa.add_transcript(TTS_AUDIO, heard)
+
+    await talk.voice(3003, TTS_AUDIO, duration=60)
+
+    parts = talk.sent(3003)
+    assert all(len(part) <= TELEGRAM_TEXT for part in parts), [len(p) for p in parts]
+    mistakes = [("jak se mas", "jak se máš", "chybí háček")]
+    whole = texts.reply_text(reply_for(heard), 80, mistakes, None, [], heard=heard)
+    assert " ".join(parts).split() == whole.split()
+    assert len(talk.voices(3003)) == 1
+
+
+def test_split_message_cuts_at_paragraphs_then_lines_then_spaces() -> None:
+    x, y = "x" * 3000, "y" * 3000
+    assert texts.split_message(f"{x}\n\n{y}") == [x, y]
+    words, more = "w " * 1100, "z " * 1500
+    assert texts.split_message(f"{words}\n{more}") == [words.strip(), more.strip()]
+    first, _ = texts.split_message("a" * 100 + "\n\n" + more + more)
+    assert len(first) > 4000  # an early paragraph break makes no tiny message
+    assert [len(p) for p in texts.split_message("x" * 9000)] == [4096, 4096, 808]
+    assert texts.split_message("  Ahoj!  ") == ["Ahoj!"]
+
+
+def test_shorten_cuts_at_a_space_with_an_ellipsis() -> None:
+    text = many_words(1000)
+    short = texts.shorten(text, 100)
+    assert len(short) <= 100 and short.endswith("…")
+    assert text.startswith(short.removesuffix("…") + " ")
+    assert texts.shorten("Ahoj", 100) == "Ahoj"
+
+
+def test_the_schema_bounds_lists_and_uses_only_strict_mode_keywords() -> None:
+    schema = HonzikReply.model_json_schema()
+    properties, item = schema["properties"], schema["$defs"]["Mistake"]["properties"]
+    assert properties["mistakes"]["maxItems"] == MAX_MISTAKES
+    assert properties["new_words"]["maxItems"] == 3
+    # Strict mode documents no length keyword for strings: the bounds are in the descriptions.
+    assert "maxLength" not in json.dumps(schema) and "minLength" not in json.dumps(schema)
+    for field in (properties["reply"], properties["tip"], item["explanation"]):
+        assert "at most" in field["description"]
 
 
 # ================================================================== 13. Telegram flood control

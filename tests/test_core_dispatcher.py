@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram import Bot
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
-from aiogram.types import Sticker
+from aiogram.types import PhotoSize, Sticker, Update
 from fakeredis import FakeAsyncRedis
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -119,11 +120,30 @@ async def test_forged_or_stale_buttons_get_an_alert(
     feed: Any, recorder: RecordingSession, engine: AsyncEngine
 ) -> None:
     anna = updates.learner(506)
-    for data in ("set:level:galactic", "garbage", "ob:level:"):
+    await feed(updates.message("/save pivo - beer", user=anna))
+    forged = (
+        "set:level:galactic",
+        "garbage",
+        "ob:level:",
+        "ob:level:pl",  # a value of another option
+        "ob:mood:happy",
+        "set:nope:",
+        "rv:good:" + "9" * 30,  # beyond any integer column: was an OverflowError
+        "rv:show:" + "9" * 30,
+        "rv:show:-1",
+        "rv:shout:1",
+        "rv:good",
+        "words:" + "9" * 30,
+        "words:0",
+        "reset:everything",
+        "reset:data:extra",
+    )
+    for data in forged:
         await feed(updates.callback(data, user=anna))
 
     answers = recorder.of(AnswerCallbackQuery)
-    assert [(a.text, a.show_alert) for a in answers] == [(texts.STALE_BUTTON, True)] * 3
+    assert [(a.text, a.show_alert) for a in answers] == [(texts.STALE_BUTTON, True)] * len(forged)
+    assert not recorder.of(EditMessageText)
     user, _ = await user_row(engine, 506)
     assert user.level == "beginner"
 
@@ -149,6 +169,46 @@ async def test_media_unknown_commands_and_groups_get_hints(
         texts.UNKNOWN_COMMAND,
         texts.GROUP_CHAT,
     ]
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        {"pinned_message": {"message_id": 1, "date": 0, "chat": {"id": 512, "type": "private"}}},
+        {"message_auto_delete_timer_changed": {"message_auto_delete_time": 86400}},
+        {"write_access_allowed": {"from_request": True}},
+        {"chat_background_set": {"type": {"type": "chat_theme", "theme_name": "🌷"}}},
+    ],
+    ids=lambda service: next(iter(service)),
+)
+async def test_service_messages_get_no_answer(
+    feed: Any, recorder: RecordingSession, service: dict[str, Any]
+) -> None:
+    await feed(updates.message(None, user=updates.learner(512), **service))
+    assert not recorder.requests
+
+
+def album(size: int, group: str, user: Any) -> list[Update]:
+    photo = PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)
+    return [updates.message(None, user=user, photo=[photo], media_group_id=group)] * size
+
+
+async def test_an_album_gets_one_hint(feed: Any, recorder: RecordingSession) -> None:
+    anna = updates.learner(513)
+    for update in album(6, "album-1", anna) + album(2, "album-2", anna):
+        await feed(update)
+    assert sent_texts(recorder) == [texts.UNSUPPORTED_MEDIA] * 2
+
+
+async def test_an_album_without_redis_gets_a_hint_per_photo(
+    tmp_path: Path, engine: AsyncEngine, bot: Bot, recorder: RecordingSession
+) -> None:
+    """Fail-open: without Redis no replica can tell the first photo, so each is answered."""
+    config = make_config(tmp_path, cache_enabled=False)
+    dp = build_dispatcher(make_resources(config, engine, Cache(None)))
+    for update in album(3, "album-3", updates.learner(514)):
+        await dp.feed_update(bot, update)
+    assert sent_texts(recorder) == [texts.UNSUPPORTED_MEDIA] * 3
 
 
 async def test_bots_are_ignored(feed: Any, recorder: RecordingSession, engine: AsyncEngine) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import httpx2._client
+import openai._base_client
+import pytest
 from aiogram import Bot
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import texts
 from bot.app import build_dispatcher
 from bot.cache import Cache, Family
-from bot.cache.admin import CounterSync
+from bot.cache.admin import CounterSync, count_keys, flush
+from bot.logs import QUIET_LOGGERS, setup_logging
 from bot.services.health import HealthService
 from bot.web.server import create_web_app
-from tests.conftest import make_config, make_resources
+from tests.conftest import TEST_TOKEN, make_config, make_resources
 from tests.support import updates
 from tests.support.recording import RecordingSession
 
@@ -186,3 +191,74 @@ async def test_metrics_endpoint_shows_cache_counters(
     assert 'mluv_cache_misses_total{family="user"} 2.0' in body
     assert "mluv_handler_seconds_count" in body
     assert "mluv_updates_in_flight 0.0" in body
+
+
+async def test_flush_and_count_match_the_key_prefix_literally(fake_redis: FakeAsyncRedis) -> None:
+    """Glob characters in REDIS_KEY_PREFIX are escaped in the SCAN patterns."""
+    foreign = ["app1:user:42:profile", "another-app:user:1:session", "app:user:1:profile"]
+    for prefix in ("app[1]:", "a*:", "a?p:", "x\\y:"):
+        await fake_redis.flushall()
+        own = f"{prefix}user:42:profile"
+        for name in [*foreign, own]:
+            await fake_redis.set(name, "1")
+        cache = Cache(fake_redis, prefix=prefix)
+
+        assert await count_keys(cache, "user") == 1, prefix
+        assert await flush(cache) == 1, prefix
+        assert await names(fake_redis) == set(foreign), prefix
+
+
+def test_log_records_never_show_the_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    token, key = TEST_TOKEN, "sk-proj-secret-key-123"
+    setup_logging("INFO", "development", {"BOT_TOKEN": token, "OPENAI_API_KEY": key})
+    log = logging.getLogger("bot.test")
+    try:
+        log.warning(f"GET https://api.telegram.org/bot{token}/getMe with {key}")
+        log.warning("GET %s, key %s", f"https://api.telegram.org/bot{token}/getMe", key)
+        try:
+            raise RuntimeError(f"could not reach /bot{token}/getUpdates using {key}")
+        except RuntimeError:
+            log.exception("failed")
+        setup_logging("INFO", "production", {"BOT_TOKEN": token, "OPENAI_API_KEY": key})
+        try:
+            raise RuntimeError(f"could not reach /bot{token}/getUpdates using {key}")
+        except RuntimeError:
+            logging.getLogger("bot.test").exception("failed as JSON")
+        written = capsys.readouterr().err
+    finally:
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+
+    assert token not in written and key not in written
+    assert token.split(":")[1] not in written
+    assert written.count("<BOT_TOKEN>") == 4  # two messages, two tracebacks
+    assert written.count("<OPENAI_API_KEY>") == 4
+    assert "RuntimeError: could not reach /bot<BOT_TOKEN>/getUpdates" in written
+
+
+def test_http_client_loggers_are_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    """They log every request URL (with the bot token in it) at INFO."""
+    setup_logging("DEBUG", "development", {})
+    try:
+        for name in ("httpx", "httpx2", "httpcore2", "openai"):
+            assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
+        # the loggers the installed OpenAI client writes its requests to
+        assert openai._base_client.log.getEffectiveLevel() == logging.WARNING
+        assert httpx2._client.logger.getEffectiveLevel() == logging.WARNING
+    finally:
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+async def test_health_says_telegram_is_unreachable_only_while_it_is(
+    engine: AsyncEngine, cache: Cache
+) -> None:
+    health = HealthService(engine, cache, "test")
+    status, body = await health.report()
+    assert (status, "telegram" in body) == (200, False)
+
+    health.telegram_reachable = False
+    status, body = await health.report()
+    assert status == 200  # alive: start-up goes on trying by itself
+    assert body["telegram"] == "unreachable"
+    assert body["database"] == "healthy" and body["redis"] == "healthy"

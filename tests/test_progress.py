@@ -833,7 +833,9 @@ async def test_other_callbacks_are_refused(world: World) -> None:
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(673)
         await world.say(anna)
-        await world.feed(updates.callback(ResetCb(action="everything").pack(), user=anna.tg))
+        await world.feed(
+            updates.callback(ResetCb.model_construct(action="everything").pack(), user=anna.tg)
+        )
     answer = world.recorder.of(AnswerCallbackQuery)[-1]
     assert (answer.text, answer.show_alert) == (texts.STALE_BUTTON, True)
     assert await count_rows(world, anna) == (2, 1, 0)

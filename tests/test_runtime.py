@@ -27,13 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import texts
 from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
-from bot.db.models import InboxUpdate
+from bot.db.engine import create_sessionmaker
+from bot.db.models import InboxUpdate, Message, User
+from bot.runtime import parse
 from bot.runtime.inbox import Inbox
 from bot.runtime.order import ChatOrder
+from bot.runtime.parse import loads
 from bot.runtime.polling import Poller
 from bot.runtime.webhook import SECRET_HEADER, WebhookEndpoint
 from tests.conftest import make_config, make_resources
+from tests.e2e._webhook import echo_reply
 from tests.e2e.harness import eventually
+from tests.standins.openai import FakeOpenAI
 from tests.standins.telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -99,6 +104,36 @@ async def live_bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
 async def inbox_rows(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(InboxUpdate)) or 0)
+
+
+ODD_TEXT = "Ahoj\x00, jak se \ud800máš?\udfff"
+ODD_NAME = "An\x00na\ud83d"
+"""A NUL (PostgreSQL refuses it) and lone surrogates (no encoder writes them), as JSON can
+carry them; what is stored is the same text without the NUL and with U+FFFD."""
+STORED_TEXT = "Ahoj, jak se \ufffdmáš?\ufffd"
+STORED_NAME = "Anna\ufffd"
+
+
+@pytest.fixture
+async def oa() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as server:
+        server.script_chat(echo_reply)
+        yield server
+
+
+async def stored(
+    engine: AsyncEngine, telegram_id: int
+) -> tuple[str | None, list[tuple[str, bool]]]:
+    """The learner's first name and their (text, answered) messages."""
+    async with create_sessionmaker(engine)() as session:
+        user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+        assert user is not None, f"learner {telegram_id} was not stored"
+        rows = await session.execute(
+            select(Message.text, Message.answered)
+            .where(Message.user_id == user.id, Message.role == "learner")
+            .order_by(Message.id)
+        )
+        return user.first_name, [(text, answered) for text, answered in rows]
 
 
 class Polling:
@@ -193,15 +228,72 @@ async def test_a_fetched_batch_is_in_the_inbox_before_it_is_confirmed(
     assert await inbox_rows(engine) == 0
 
 
+async def test_polling_stores_and_answers_text_with_nul_and_lone_surrogates(
+    telegram: FakeTelegram, live_bot: Bot, engine: AsyncEngine, tmp_path: Path, oa: FakeOpenAI
+) -> None:
+    resources = make_resources(
+        make_config(tmp_path, openai_base_url=oa.base_url), engine, Cache(FakeAsyncRedis())
+    )
+    dp = build_dispatcher(resources)
+    telegram.add_user(3401, ODD_NAME)
+    telegram.send_text(3401, ODD_TEXT)
+    polling = Polling(dp, live_bot, engine, resources)
+    polling.start()
+    (answer,) = await telegram.wait_for_method("sendMessage", chat_id=3401, timeout=15)
+    await polling.finish()
+    await resources.openai.close()
+    assert STORED_TEXT in answer.result["text"]
+    assert await stored(engine, 3401) == (STORED_NAME, [(STORED_TEXT, True)])
+    assert await inbox_rows(engine) == 0
+
+
+async def test_inbox_rows_with_escaped_nul_and_surrogates_come_back_clean(
+    engine: AsyncEngine,
+) -> None:
+    """Rows a previous version stored raw are made storable when they are read back."""
+    inbox = Inbox(engine)
+    await inbox.add([{"update_id": 5, "message": {"text": ODD_TEXT, "\ud800": ODD_NAME}}])
+    assert await inbox.pending() == [
+        {"update_id": 5, "message": {"text": STORED_TEXT, "\ufffd": STORED_NAME}}
+    ]
+
+
+def test_loads_makes_nul_and_lone_surrogates_storable_wherever_they_are() -> None:
+    assert loads(b'{"t": "\\uD800a\\u0000b\\udfff", "\\ud83d": ["\\u0000"]}') == {
+        "t": "\ufffdab\ufffd",
+        "\ufffd": [""],
+    }
+    assert loads(b'{"t": "\xed\xa0\x80"}') == {"t": "\ufffd"}  # unescaped, as bytes
+    assert loads(b'["\\ud83d\\ude00", "\\ude00", "\\ud83d\\ude00\\ud83d"]') == [
+        "😀",
+        "\ufffd",
+        "😀\ufffd",
+    ]
+    assert loads('{"t": "\\ud83d\\ude00 \\\\u0000"}') == {"t": "😀 \\u0000"}  # no NUL
+    assert loads(nested(900, '"\\u0000"').encode()) == json.loads(nested(900, '""'))
+
+
+def test_loads_walks_only_a_body_that_can_hold_odd_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-update cost of a clean body is one scan of its bytes, never a walk."""
+
+    def walk(raw: Any) -> Any:
+        raise AssertionError("walked a clean body")
+
+    monkeypatch.setattr(parse, "clean", walk)
+    update = {"message": {"text": "Ahoj 😀, jak se máš? \ud7ff\U0010ffff", "ř": "\\"}}
+    for body in (json.dumps(update), json.dumps(update, ensure_ascii=False)):
+        assert loads(body.encode("utf-8", "surrogatepass")) == update
+
+
 # ------------------------------------------------------------------ webhook
 
 
 @pytest.fixture
 async def hook(
-    tmp_path: Path, engine: AsyncEngine, fake_redis: FakeAsyncRedis
+    tmp_path: Path, engine: AsyncEngine, fake_redis: FakeAsyncRedis, oa: FakeOpenAI
 ) -> AsyncIterator[tuple[TestClient[Any, Any], RecordingSession, Resources, Dispatcher]]:
     cache = Cache(fake_redis)
-    config = make_config(tmp_path)
+    config = make_config(tmp_path, openai_base_url=oa.base_url)
     resources = make_resources(config, engine, cache)
     dp = build_dispatcher(resources)
     recorder = RecordingSession()
@@ -211,6 +303,7 @@ async def hook(
     app.router.add_post("/telegram", endpoint.handle)
     async with TestClient(TestServer(app)) as client:
         yield client, recorder, resources, dp
+    await resources.openai.close()
 
 
 def body(update: Any) -> str:
@@ -303,3 +396,77 @@ async def test_webhook_without_the_right_secret_is_401(hook: Any, secret: str) -
     )
     assert response.status == 401
     assert not recorder.of(SendMessage)
+
+
+async def test_webhook_with_a_secret_header_that_is_not_utf8_is_401(hook: Any) -> None:
+    client, recorder, _, _ = hook
+    payload = body(updates.message("/help", user=updates.learner(3306))).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = (
+        b"POST /telegram HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n"
+        + SECRET_HEADER.encode()
+        + b": \xff\xfe"
+        + SECRET.encode()
+        + b"\xc3\r\n"
+        + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+    )
+    writer.write(head + payload)
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"401", status_line
+    assert not recorder.of(SendMessage)
+
+
+def nested(depth: int, inner: str = "") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+def help_with(field: str, value: str) -> str:
+    """A /help whose message carries `field` (a raw JSON value) as well."""
+    update = json.loads(body(updates.message("/help", user=updates.learner(3307))))
+    return json.dumps(update)[:-2] + f', "{field}": {value}}}}}'
+
+
+def replying_to(depth: int) -> str:
+    """A message that replies to a reply to a reply … `depth` deep (JSON nests 2 per level)."""
+    update = json.loads(body(updates.message("/help", user=updates.learner(3307))))
+    inner = {k: update["message"][k] for k in ("message_id", "date", "chat")}
+    message = dict(inner)
+    for _ in range(depth):
+        message = {**inner, "reply_to_message": message}
+    return json.dumps({**update, "message": {**update["message"], "reply_to_message": message}})
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "answered"),
+    [
+        (nested(100_000), 400, False),  # beyond `json.loads`
+        (help_with("extra", nested(900)), 200, True),  # parseable; aiogram keeps the extra
+        (help_with("extra", nested(900, '"\\u0000"')), 200, True),  # and walks it to clean
+        (replying_to(400), 200, False),  # beyond pydantic's recursion limit: unreadable
+        ('{"update_id": 1, "message": ' * 5000, 400, False),
+    ],
+    ids=["lists", "deep-extra", "deep-extra-with-nul", "deep-replies", "truncated"],
+)
+async def test_webhook_answers_deeply_nested_json_with_a_clean_status(
+    hook: Any, caplog: pytest.LogCaptureFixture, payload: str, status: int, answered: bool
+) -> None:
+    client, recorder, _, _ = hook
+    assert await post(client, payload) == status
+    assert [r.text for r in recorder.of(SendMessage)] == ([texts.HELP] if answered else [])
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+async def test_webhook_stores_and_answers_text_with_nul_and_lone_surrogates(
+    hook: Any, engine: AsyncEngine
+) -> None:
+    client, recorder, _, _ = hook
+    update = updates.message(ODD_TEXT, user=updates.learner(3308, first_name=ODD_NAME))
+    payload = json.dumps(update.model_dump(mode="json", exclude_none=True))
+    assert "\\ud800" in payload and "\\u0000" in payload  # as Telegram escapes them
+    assert await post(client, payload) == 200
+    (answer,) = [r.text for r in recorder.of(SendMessage)]
+    assert STORED_TEXT in answer
+    assert await stored(engine, 3308) == (STORED_NAME, [(STORED_TEXT, True)])

@@ -304,6 +304,25 @@ async def test_review_session_shows_reveals_grades_and_ends(world: World, frozen
     )
 
 
+async def test_a_card_with_a_very_long_example_is_revealed_within_one_message(
+    world: World, frozen: Any
+) -> None:
+    """The reveal edits the card, and an edit can't be split: the example is shortened."""
+    anna = await world.join(716)
+    example = "Dám si pivo. " * 415  # 5395 characters
+    await world.talk(anna, suggesting(("pivo", "beer", example)))
+    (pivo,) = await world.rows(anna)
+    await world.command(anna, "/review")
+
+    await world.press(anna, ReviewCb(action="show", word_id=pivo.id).pack())
+
+    shown = world.last_edit().text
+    assert len(shown) <= 4096
+    answer = texts.REVIEW_ANSWER.format(word="pivo", translation="beer")
+    assert shown.startswith(f"{answer}\n💬 Dám si pivo. Dám si pivo.")
+    assert shown.endswith(" si…")  # cut at a space
+
+
 async def test_again_keeps_the_card_in_todays_session(world: World, frozen: Any) -> None:
     anna = await world.join(711)
     await world.command(anna, "/save pivo - beer")
@@ -336,7 +355,7 @@ async def test_forged_or_stale_review_buttons_change_nothing(world: World, froze
         ReviewCb(action="show", word_id=voda.id),
         ReviewCb(action="easy", word_id=999_999),  # no such word
         ReviewCb(action="show", word_id=999_999),
-        ReviewCb(action="perfect", word_id=pivo.id),  # no such grade
+        ReviewCb.model_construct(action="perfect", word_id=pivo.id),  # no such grade
     ]
     for data in forged:
         await world.press(anna, data.pack())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import openai
 from openai import AsyncOpenAI
 
@@ -15,7 +17,18 @@ class UpstreamError(Exception):
 
 
 class UnreadableAudio(Exception):
-    """OpenAI refused the audio itself (not a sound file, or empty)."""
+    """The audio cannot be read: OpenAI refused it, or it is in no container OpenAI reads."""
+
+
+FAILED_CALL: Final = (openai.OpenAIError, ValueError, TypeError, AttributeError)
+"""What a call to the client raises when OpenAI gives no usable answer.
+
+Beyond the client's own errors: it parses leniently (its strict validation would turn
+every new enum value OpenAI adds into an outage), so a 200 that is not the promised JSON
+fails inside it. An HTML page, a JSON array or an object without the promised fields
+breaks its parser (AttributeError, TypeError), an empty body does not decode and a
+completion off the schema does not validate (ValueError, pydantic's ValidationError too).
+"""
 
 
 class OpenAIHelper:

@@ -11,11 +11,9 @@ import hashlib
 import json
 from typing import Any
 
-import openai
 from openai import AsyncOpenAI
-from pydantic import ValidationError
 
-from bot.ai import OpenAIHelper, UpstreamError, upstream_failure
+from bot.ai import FAILED_CALL, OpenAIHelper, UpstreamError, upstream_failure
 from bot.ai.prompt import PROMPT_VERSION, Turn, build_messages
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Keys
@@ -32,7 +30,8 @@ def request_digest(request: dict[str, Any]) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate in what the learner typed must not break the key.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Honzik(OpenAIHelper):
@@ -69,9 +68,10 @@ class Honzik(OpenAIHelper):
                     completion = await self.client.chat.completions.parse(
                         response_format=HonzikReply, **request
                     )
-            except (openai.OpenAIError, ValidationError) as exc:
-                # ValidationError: an answer that does not fit the schema is no answer.
+            except FAILED_CALL as exc:
                 raise upstream_failure(exc) from exc
+            if not completion.choices:
+                raise UpstreamError("the completion has no choices")
             parsed = completion.choices[0].message.parsed
             if parsed is None:
                 raise UpstreamError("the model refused to answer")

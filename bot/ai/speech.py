@@ -7,11 +7,11 @@ import hashlib
 import json
 from typing import Final
 
-import openai
 from openai import AsyncOpenAI
+from openai.types.audio import Transcription
 from pydantic import BaseModel
 
-from bot.ai import OpenAIHelper, upstream_failure
+from bot.ai import FAILED_CALL, OpenAIHelper, UnreadableAudio, UpstreamError, upstream_failure
 from bot.cache import Cache, Keys
 from bot.domain import Character, VoiceSpeed
 from bot.metrics import Metrics
@@ -23,6 +23,38 @@ SPEEDS = {
     VoiceSpeed.NATIVE: 1.15,
 }
 TTS_FORMAT: Final = "opus"  # Ogg/Opus: Telegram shows it as a voice note
+CONTAINERS: Final = {
+    "ogg": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "mp4": "audio/mp4",
+    "wav": "audio/wav",
+    "webm": "audio/webm",
+    "flac": "audio/flac",
+}
+"""The containers OpenAI transcribes: the file extension it knows each by, its MIME type."""
+_BY_MIME: Final = {mime: extension for extension, mime in CONTAINERS.items()}
+
+
+def container(data: bytes) -> str | None:
+    """The container `data` is in, by its magic number (None: not one OpenAI reads).
+
+    OpenAI picks its decoder by the upload's file name, so the name must say what the bytes
+    are. The bytes themselves are the only trustworthy witness: an audio file's MIME type
+    and name come from the sender's app, and video notes have no MIME type at all.
+    """
+    if data.startswith(b"OggS"):
+        return "ogg"
+    if data.startswith(b"ID3") or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "mp3"  # an ID3 tag, or straight into an MPEG audio frame
+    if data[4:8] == b"ftyp":  # MP4 and M4A alike; Telegram's video notes
+        return "mp4"
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        return "wav"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: WebM (Matroska)
+        return "webm"
+    if data.startswith(b"fLaC"):
+        return "flac"
+    return None
 
 
 class Transcript(BaseModel):
@@ -41,17 +73,29 @@ class Speech(BaseModel):
 
 
 class Whisper(OpenAIHelper):
-    async def transcribe(self, audio: bytes) -> str:
-        """The Czech transcript; the same bytes are transcribed once per TTL."""
+    async def transcribe(self, audio: bytes, mime_type: str | None) -> str:
+        """The Czech transcript; the same bytes are transcribed once per TTL.
+
+        The upload is named after the container the bytes are in. Telegram's `mime_type`
+        names only bytes we do not recognise (OpenAI has the last word on those); with
+        neither, nothing OpenAI could read was sent, and it is not asked.
+        """
+        extension = container(audio) or _BY_MIME.get(mime_type or "")
+        if extension is None:
+            raise UnreadableAudio(f"not in a container OpenAI reads (MIME type {mime_type})")
+        upload = (f"voice.{extension}", audio, CONTAINERS[extension])
 
         async def call() -> Transcript:
             try:
                 async with self.metrics.openai("transcriptions"):
                     result = await self.client.audio.transcriptions.create(
-                        file=("voice.ogg", audio, "audio/ogg"), model=self.model, language="cs"
+                        file=upload, model=self.model, language="cs"
                     )
-            except openai.OpenAIError as exc:
+            except FAILED_CALL as exc:
                 raise upstream_failure(exc, audio_input=True) from exc
+            # Not JSON, the client hands back the body as it came (an HTML page, say).
+            if not isinstance(result, Transcription) or not isinstance(result.text, str):
+                raise UpstreamError("the transcription has no text")
             return Transcript(text=result.text.strip())
 
         key = self.keys.whisper(hashlib.sha256(audio).hexdigest(), Transcript)
@@ -99,8 +143,10 @@ class Voice(OpenAIHelper):
                         response_format=TTS_FORMAT,
                         speed=rate,
                     )
-            except openai.OpenAIError as exc:
+            except FAILED_CALL as exc:
                 raise upstream_failure(exc) from exc
+            if container(response.content) != "ogg":  # an empty body or an HTML page is no speech
+                raise UpstreamError("the speech is not Ogg/Opus")
             return Speech(audio_b64=base64.b64encode(response.content).decode())
 
         return await self.cache.fetch(key, call, shared=True)

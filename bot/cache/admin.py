@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,6 +23,16 @@ log = logging.getLogger(__name__)
 
 SCAN_BATCH = 500
 SYNC_SECONDS = 5.0
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def root_pattern(cache: Cache, root: str) -> str:
+    """The SCAN MATCH pattern of every key under `root`, with the prefix matched literally.
+
+    REDIS_KEY_PREFIX is an operator's free text: unescaped, `app[1]:` would match `app1:` (and
+    not itself), `a*:` every application's keys starting with `a`.
+    """
+    return _GLOB.sub(r"\\\1", cache.prefix) + f"{root}:*"
 
 
 async def flush(cache: Cache, roots: tuple[str, ...] = KEY_ROOTS) -> int | None:
@@ -31,7 +42,7 @@ async def flush(cache: Cache, roots: tuple[str, ...] = KEY_ROOTS) -> int | None:
         deleted = 0
         for root in roots:
             batch: list[bytes] = []
-            async for name in redis.scan_iter(match=f"{cache.prefix}{root}:*", count=SCAN_BATCH):
+            async for name in redis.scan_iter(match=root_pattern(cache, root), count=SCAN_BATCH):
                 batch.append(name)
                 if len(batch) >= SCAN_BATCH:
                     deleted += await redis.unlink(*batch)
@@ -46,7 +57,7 @@ async def flush(cache: Cache, roots: tuple[str, ...] = KEY_ROOTS) -> int | None:
 async def count_keys(cache: Cache, root: str) -> int | None:
     async def count(redis: Redis) -> int:
         total = 0
-        async for _ in redis.scan_iter(match=f"{cache.prefix}{root}:*", count=SCAN_BATCH):
+        async for _ in redis.scan_iter(match=root_pattern(cache, root), count=SCAN_BATCH):
             total += 1
         return total
 

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from redis.asyncio.client import Pipeline
 from redis.asyncio.lock import Lock
-from redis.commands.core import AsyncScript
 from redis.exceptions import LockNotOwnedError
 
 from bot.cache.gateway import Gateway, Repairs
@@ -64,9 +63,6 @@ class Flight:
         self.lock_ttl = lock_ttl
         self.poll_interval = poll_interval
         self._inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
-        self._read_or_claim: AsyncScript | None = (
-            gateway.redis.register_script(_READ_OR_CLAIM) if gateway.redis is not None else None
-        )
 
     async def once(self, names: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
         """Run `load` unless a call for the same names is running here; then share its outcome."""
@@ -88,22 +84,26 @@ class Flight:
         """A new, not yet taken, hold on the replicas' lock `name`."""
         return Hold(self.gateway.full(name), secrets.token_hex(16).encode())
 
-    async def read_or_claim(self, names: list[str], hold: Hold) -> list[bytes | None] | None:
+    async def read_or_claim(
+        self, names: list[str], hold: Hold, also: Callable[[Pipeline], None] | None = None
+    ) -> list[bytes | None] | None:
         """One round trip: the values of `names`, and the lock taken if any of them is missing.
 
         A hit takes no lock, so it needs no release; a miss comes back holding the lock (or
-        knowing that another replica holds it), ready to load. None when Redis is away.
+        knowing that another replica holds it), ready to load. `also` queues the caller's own
+        commands in the same pipeline. None when Redis is away.
         """
-        script = self._read_or_claim
-        if script is None:
-            return None
         ttl_ms = int(self.lock_ttl * 1000)
-        result = await self.gateway.run(
-            lambda redis: script(keys=[*names, hold.name], args=[hold.token, ttl_ms], client=redis)
-        )
-        if result is None:
+
+        def build(pipe: Pipeline) -> None:
+            pipe.eval(_READ_OR_CLAIM, len(names) + 1, *names, hold.name, hold.token, ttl_ms)
+            if also is not None:
+                also(pipe)
+
+        results = await self.gateway.batch(build)
+        if results is None:
             return None
-        values, state = result
+        values, state = results[0]
         hold.taken, hold.contended = state == 1, state == 0
         return list(values)
 

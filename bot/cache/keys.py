@@ -28,6 +28,10 @@ class Family(StrEnum):
     WORDS = "words"
 
 
+# Entries made from what a learner said (their transcript, Honzík's answer to it and its voice):
+# listed in the learner's content index, so "delete all my data" deletes them too.
+CONTENT_FAMILIES = frozenset({Family.HONZIK, Family.WHISPER, Family.TTS})
+
 # The first segment of every key the bot caches; what `/cache_flush` may delete. Rate limits,
 # budgets, update marks and the shared counters live under other roots and survive a flush.
 KEY_ROOTS: tuple[str, ...] = ("user", "stats", "honzik", "whisper", "tts", "words")
@@ -37,6 +41,7 @@ VERSION_TTL = 2 * 86400
 RATE_LIMIT_TTL = 60
 BUDGET_TTL = 2 * 86400  # a learner's day may end up to a day after UTC's
 UPDATE_DONE_TTL = 86400  # Telegram stops redelivering an update long before this
+ALBUM_TTL = 600  # an album's messages all arrive within seconds of each other
 SHARED_COUNTERS = "metrics:cache"  # a hash outside the flushable families
 SHARED_COUNTERS_TTL = 30 * 86400  # renewed on every push; gone a month after the last replica
 
@@ -75,6 +80,11 @@ class Keys:
 
     def settings(self, telegram_id: int) -> Key[LearnerSettings]:
         return Key(f"user:{telegram_id}:settings", Family.USER, self.ttl.user, LearnerSettings)
+
+    def content(self, telegram_id: int) -> Key[str]:
+        """A set of the names of the CONTENT_FAMILIES entries this learner's messages made or
+        used; renewed with every name added, so it outlives each of them."""
+        return Key(f"user:{telegram_id}:content", Family.USER, self.ttl.openai, str)
 
     def history(self, telegram_id: int, limit: int, kind: type[T]) -> Key[T]:
         return Key(f"user:{telegram_id}:history:{limit}", Family.HISTORY, self.ttl.user, kind)
@@ -132,3 +142,9 @@ class Keys:
     def update_mark(bot_id: int, update_id: int) -> str:
         """An update's lease while it is handled, then its done mark for UPDATE_DONE_TTL."""
         return f"update:{bot_id}:{update_id}"
+
+    @staticmethod
+    def album(chat_id: int, media_group_id: str) -> str:
+        """Set by the first message of an album to get a hint, so the rest stay silent; lives
+        ALBUM_TTL."""
+        return f"album:{chat_id}:{media_group_id}"

@@ -8,14 +8,19 @@ stale data:
 - versioned entries are stamped with their version counter, which writers `bump` after they
   commit; an entry whose stamp is not the counter's current value, or whose counter is gone,
   is a miss.
+
+Entries made from what a learner said (CONTENT_FAMILIES) that an update reads or writes are
+listed in that learner's content index, so deleting their data can delete them: the names are
+collected in a context variable and added to the index in a pipeline sent anyway (the turn's
+`put_many(content=...)`, the read of Honzík's voice, a fill, an upload's `put`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
@@ -25,7 +30,7 @@ from redis.asyncio.client import Pipeline
 
 from bot.cache.flight import Flight, Hold
 from bot.cache.gateway import CacheCounters, Gateway, Repairs, fresh_version, version_step
-from bot.cache.keys import Family, Key
+from bot.cache.keys import CONTENT_FAMILIES, Family, Key
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,36 @@ class _Read:
     @property
     def complete(self) -> bool:
         return all(value is not None for value in self.values)
+
+
+@dataclass(slots=True)
+class _Content:
+    """The content entries this update used that are not yet in their learner's index."""
+
+    pending: set[str] = field(default_factory=set)
+    index: Key[str] | None = None  # the learner's index, once their turn is stored
+
+
+# Whisper and Honzík entries are made from a turn's input, before the turn is stored and its
+# learner named; the TTS entry of Honzík's reply comes after, and goes to that learner at once.
+_TURN_INPUT = frozenset({Family.WHISPER, Family.HONZIK})
+
+
+@dataclass(slots=True)
+class _IndexAdd:
+    """Names owed to a content index, queued in some pipeline; handed back if it failed."""
+
+    state: _Content
+    index: str
+    ttl: int
+    names: set[str]
+
+    def queue(self, pipe: Pipeline) -> None:
+        pipe.sadd(self.index, *self.names)
+        pipe.expire(self.index, self.ttl)
+
+    def undo(self) -> None:
+        self.state.pending |= self.names
 
 
 class Cache(Gateway):
@@ -185,6 +220,20 @@ class Cache(Gateway):
             for key in keys:
                 self.counters.misses[key.family] += 1
             return tuple(await load())
+        self._note_content(keys)
+        values = await self._fetch_many(keys, load, prefetched, shared, version)
+        if (owed := self._index_add()) is not None:  # a follower of another caller's read
+            await self._send_index_add(owed)
+        return values
+
+    async def _fetch_many(
+        self,
+        keys: Sequence[Key[Any]],
+        load: Callable[[], Awaitable[Sequence[Any]]],
+        prefetched: Sequence[bytes | None] | None,
+        shared: bool,
+        version: Key[int] | None,
+    ) -> tuple[Any, ...]:
         if shared:
             names = tuple(key.name for key in keys)
             return await self.flight.once(names, lambda: self._fetch_shared(keys, load, version))
@@ -213,7 +262,11 @@ class Cache(Gateway):
         Callers in this process share it through `Flight.once` before anything is read.
         """
         hold = self.flight.hold(keys[0].lock)
-        blobs = await self.flight.read_or_claim(self.names(keys, version=version), hold)
+        owed = self._index_add()  # Honzík's voice, read after the turn named its learner
+        names = self.names(keys, version=version)
+        blobs = await self.flight.read_or_claim(names, hold, owed.queue if owed else None)
+        if blobs is None and owed is not None:
+            owed.undo()
         read = (
             self._decode(keys, version, blobs)
             if blobs is not None
@@ -248,14 +301,26 @@ class Cache(Gateway):
         await self.put_many([(key, value)])
 
     async def put_many(
-        self, entries: Sequence[tuple[Key[Any], object]], *, bump: Sequence[Key[int]] = ()
+        self,
+        entries: Sequence[tuple[Key[Any], object]],
+        *,
+        bump: Sequence[Key[int]] = (),
+        content: Key[str] | None = None,
     ) -> None:
         """After a commit: overwrite values and move version counters on, in one round trip.
 
         A bypassed family's entries are dropped instead; what cannot reach Redis now is redone
         (as a deletion and a bump) once it is back.
+
+        `content` is the index of the learner whose turn was just stored: the content entries
+        this update has used go into it in the same round trip, and those it uses later
+        (Honzík's voice) as they are used.
         """
-        if self.redis is None or not (entries or bump):
+        if self.redis is None:
+            return
+        self._note_content(key for key, _ in entries)
+        owed = self._index_add(content)
+        if not (entries or bump or owed):
             return
         written = [(key, value) for key, value in entries if key.family not in self.bypass]
         stale = {self.full(key) for key, _ in entries if key.family in self.bypass}
@@ -268,19 +333,62 @@ class Cache(Gateway):
             for name, ttl in counters.items():
                 pipe.incrby(name, version_step())
                 pipe.expire(name, ttl)
+            if owed is not None:
+                owed.queue(pipe)
 
-        if (written or counters) and await self.batch(build) is None:
+        if (written or counters or owed) and await self.batch(build) is None:
+            if owed is not None:
+                owed.undo()
             stale.update(self.full(key) for key, _ in written)
             await self.repair(Repairs(unlink=stale, bump=counters))
             return
         await self.repair(Repairs(unlink=stale))
+
+    async def content_of(self, index: Key[str]) -> list[str]:
+        """The names in a learner's content index, to delete with it (none without Redis)."""
+        members = await self.run(lambda redis: redis.smembers(self.full(index)))
+        return sorted(_text(name) for name in members or ())
+
+    def _note_content(self, keys: Iterable[Key[Any]]) -> None:
+        """Remember the content entries among `keys` for their learner's index."""
+        state: _Content | None = _CONTENT.get(None)
+        for key in keys:
+            if key.family not in CONTENT_FAMILIES or key.family in self.bypass:
+                continue
+            if state is None:
+                state = _Content()
+                _CONTENT.set(state)
+            if key.family in _TURN_INPUT:
+                state.index = None  # a new turn: its learner is named when it is stored
+            state.pending.add(key.name)
+
+    def _index_add(self, index: Key[str] | None = None) -> _IndexAdd | None:
+        """Take the names owed to the index now known (`index`, or the one named before)."""
+        state: _Content | None = _CONTENT.get(None)
+        if state is None:
+            if index is None:
+                return None
+            state = _Content(index=index)
+            _CONTENT.set(state)
+        if index is not None:
+            state.index = index
+        if state.index is None or not state.pending:
+            return None
+        names, state.pending = state.pending, set()
+        return _IndexAdd(state, self.full(state.index), max(1, state.index.ttl), names)
+
+    async def _send_index_add(self, owed: _IndexAdd) -> None:
+        if await self.batch(owed.queue) is None:
+            owed.undo()
 
     async def delete(self, *keys: Key[Any] | str) -> None:
         names = {self.full(key) for key in keys}
         self._forget_prefetched(names)
         await self.repair(Repairs(unlink=names))
 
-    async def bump(self, versions: Sequence[Key[int]], stale: Sequence[Key[Any]] = ()) -> None:
+    async def bump(
+        self, versions: Sequence[Key[int]], stale: Sequence[Key[Any] | str] = ()
+    ) -> None:
         """After a commit: move the version counters on and drop entries known to be stale."""
         repairs = Repairs(
             unlink={self.full(key) for key in stale},
@@ -362,21 +470,33 @@ class Cache(Gateway):
         ]
         if not filled:
             return
+        owed = self._index_add()
 
         def build(pipe: Pipeline) -> None:
             for key, value in filled:
                 blob = _dump(key.kind, value, read.stamp if version is not None else None)
                 nx = key.name not in read.overwrite
                 pipe.set(self.full(key), blob, ex=max(1, key.ttl), nx=nx)
+            if owed is not None:
+                owed.queue(pipe)
             if hold is not None:
                 hold.release_in(pipe)
 
-        if await self.batch(build) is None and hold is not None:
-            hold.released = False
+        if await self.batch(build) is None:
+            if owed is not None:
+                owed.undo()
+            if hold is not None:
+                hold.released = False
 
 
 # What the current update's first round trip read, by full name (see `Cache.prefetch`).
 _PREFETCHED: ContextVar[dict[str, bytes | None]] = ContextVar("mluv_prefetched")
+# The content entries the current update used (see `Cache.put_many`'s `content`).
+_CONTENT: ContextVar[_Content] = ContextVar("mluv_content")
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _parse(kind: Any, blob: bytes, versioned: bool, stamp: int | None) -> Any:

@@ -11,7 +11,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Audio, BufferedInputFile, Message, VideoNote, Voice
 from aiogram.utils.chat_action import ChatActionMiddleware
-from aiohttp import ClientError
+from aiohttp import ClientError, ClientResponseError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -63,12 +63,17 @@ async def on_voice(
         audio_file_id=media.file_id,
         telegram_message_id=message.message_id,
     )
+    mime_type = None if isinstance(media, VideoNote) else media.mime_type
     buffer = io.BytesIO()
     try:
         await bot.download(media.file_id, destination=buffer)
-        transcript = await whisper.transcribe(buffer.getvalue())
+        transcript = await whisper.transcribe(buffer.getvalue(), mime_type)
     except (TelegramAPIError, ClientError, TimeoutError) as exc:
-        log.warning("could not download the voice message: %s", exc)
+        # Never str(exc): the download URL in an aiohttp error holds the bot token.
+        failure = type(exc).__name__
+        if isinstance(exc, ClientResponseError):
+            failure += f" {exc.status} {exc.message}"
+        log.warning("could not download the voice message: %s", failure)
         await conversation.store_unheard(session, profile, settings, said)
         await message.answer(texts.TRY_AGAIN)
         return
@@ -114,6 +119,9 @@ async def on_edited(message: Message) -> None:
     await message.answer(texts.EDITED)
 
 
+SPEECH_LIMIT = 4096  # characters OpenAI speaks in one request
+
+
 async def _reply(
     message: Message,
     bot: Bot,
@@ -122,19 +130,26 @@ async def _reply(
     voice: speech_ai.Voice,
     heard: str | None = None,
 ) -> None:
-    """The text first, then the voice; a failing voice never costs the learner the text."""
+    """The text first, then the voice; a failing voice never costs the learner the text.
+
+    However long the answer, it arrives whole, in as many messages as it takes, and the
+    voice speaks as much of the reply as one speech request allows.
+    """
     reply = outcome.reply
     if reply is None:
         await message.answer(texts.TRY_AGAIN)
         return
     mistakes = [(m.original, m.corrected, m.explanation) for m in reply.mistakes]
-    await message.answer(
-        texts.reply_text(reply.reply, reply.score, mistakes, reply.tip, outcome.saved_words, heard)
+    text = texts.reply_text(
+        reply.reply, reply.score, mistakes, reply.tip, outcome.saved_words, heard
     )
+    for part in texts.split_message(text):
+        await message.answer(part)
     if not settings.voice_replies:
         return
+    speech_text = texts.shorten(reply.reply, SPEECH_LIMIT)
     try:
-        spoken = await voice.speak(reply.reply, settings.character, settings.voice_speed)
+        spoken = await voice.speak(speech_text, settings.character, settings.voice_speed)
         if spoken.file_id is not None:
             try:
                 await bot.send_voice(message.chat.id, spoken.file_id)
@@ -142,7 +157,7 @@ async def _reply(
             except TelegramBadRequest:
                 log.warning("cached voice file id rejected; uploading again")
                 spoken = await voice.speak(
-                    reply.reply, settings.character, settings.voice_speed, refresh=True
+                    speech_text, settings.character, settings.voice_speed, refresh=True
                 )
     except UpstreamError as exc:
         log.warning("tts unavailable, text only: %s", exc)
@@ -152,7 +167,7 @@ async def _reply(
     )
     if sent.voice is not None:
         await voice.remember_upload(
-            reply.reply, settings.character, settings.voice_speed, sent.voice.file_id
+            speech_text, settings.character, settings.voice_speed, sent.voice.file_id
         )
 
 

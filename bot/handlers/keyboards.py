@@ -1,23 +1,50 @@
-"""Inline keyboards and their typed callback data."""
+"""Inline keyboards and their typed callback data.
+
+Callback data comes from the learner's client, so anyone can send any 64 bytes: every field
+accepts only what a button of ours carries (a known word, an id a database column can hold).
+Anything else fails `unpack`, so no filter matches and the fallback answers with
+`texts.STALE_BUTTON`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import AfterValidator, Field
 
 from bot import texts
 from bot.domain import OPTIONS, LearnerSettings, Option, Profile
 
+INT64_MAX = 2**63 - 1
+
+
+def _one_of(choices: Iterable[str]) -> AfterValidator:
+    allowed = frozenset(choices)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError("not a value any button carries")
+        return value
+
+    return AfterValidator(check)
+
+
+RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+OptionValue = Annotated[str, _one_of(["", *(v for o in OPTIONS.values() for v in o.values)])]
+
 
 class OnboardingCb(CallbackData, prefix="ob"):
-    step: str
-    value: str
+    step: Annotated[str, _one_of(["language", "level", "skip"])]
+    value: OptionValue
 
 
 class SettingsCb(CallbackData, prefix="set"):
-    option: str
-    value: str = ""
+    option: Annotated[str, _one_of([*OPTIONS, "menu"])]
+    value: OptionValue = ""
 
 
 def onboarding(option: Option, columns: int = 2) -> InlineKeyboardMarkup:
@@ -60,16 +87,16 @@ def option_values(option: Option, current: str) -> InlineKeyboardMarkup:
 
 
 class WordsPageCb(CallbackData, prefix="words"):
-    page: int
+    page: Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 
 class ReviewCb(CallbackData, prefix="rv"):
-    action: str  # "show" or a grade name
-    word_id: int
+    action: Annotated[str, _one_of(["show", *texts.GRADE_LABELS])]
+    word_id: RowId
 
 
 class ResetCb(CallbackData, prefix="reset"):
-    action: str
+    action: Annotated[str, _one_of(["conversation", "data", "confirm", "cancel"])]
 
 
 def words_pages(page: int, pages: int) -> InlineKeyboardMarkup | None:

@@ -37,11 +37,8 @@ async def pressed(
     elif action == "confirm":
         await reset.delete_all(session, profile, settings)
         text, markup = texts.RESET_DATA_DONE, None
-    elif action == "cancel":
+    else:  # "cancel": `ResetCb` admits nothing else
         text, markup = texts.RESET_CANCELLED, None
-    else:
-        await query.answer(texts.STALE_BUTTON, show_alert=True)
-        return
     await query.answer()
     await query.message.edit_text(text, reply_markup=markup)
 

@@ -117,11 +117,9 @@ async def review_button(
         if card is None or message is None:
             await query.answer(texts.STALE_BUTTON, show_alert=True)
             return
-        lines = [texts.REVIEW_ANSWER.format(word=card.word, translation=card.translation)]
-        if card.example:
-            lines.append(texts.REVIEW_EXAMPLE.format(example=card.example))
+        text = texts.revealed_card(card.word, card.translation, card.example)
         await query.answer()
-        await message.edit_text("\n".join(lines), reply_markup=review_grades(card.id))
+        await message.edit_text(text, reply_markup=review_grades(card.id))
         return
     grade = GRADES.get(callback_data.action)
     if grade is None or not await words.grade(

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.models import InboxUpdate
+from bot.runtime.parse import loads
 
 Raw = dict[str, Any]
 
@@ -31,7 +32,7 @@ class Inbox:
         """Updates received before a stop and never finished, oldest first."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(InboxUpdate.payload).order_by(InboxUpdate.update_id))
-            return [json.loads(payload) for (payload,) in rows]
+            return [loads(payload) for (payload,) in rows]
 
     async def add(self, batch: Sequence[Raw]) -> set[int]:
         """Store a fetched batch; the ids that were new (a refetched update is not)."""

@@ -10,7 +10,6 @@ a slow voice message never holds other learners back.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Sequence
 from functools import partial
@@ -27,7 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.metrics import Metrics
 from bot.runtime.inbox import Inbox, Raw
 from bot.runtime.order import ChatOrder, chat_of
-from bot.runtime.parse import parse_update
+from bot.runtime.parse import loads, parse_update
+from bot.runtime.stopping import pause, unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +77,18 @@ class Poller:
             self._offset = max(int(raw["update_id"]) for raw in pending) + 1
         backoff = Backoff(BACKOFF)
         while not stop.is_set():
-            fetch = asyncio.create_task(self._fetch(self._offset, self.long_poll))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not fetch.done():
-                fetch.cancel()
+            fetch = await unless_stopped(self._fetch(self._offset, self.long_poll), stop)
+            if fetch is None:
                 break
             try:
                 batch = fetch.result()
             except TelegramRefused as exc:
                 log.warning("telegram refused getUpdates: %s", exc)
-                await _pause(stop, exc.retry_after or next(backoff))
+                await pause(stop, exc.retry_after or next(backoff))
                 continue
             except (ClientError, TimeoutError, ValueError) as exc:
                 log.warning("could not fetch updates: %s", type(exc).__name__)
-                await _pause(stop, next(backoff))
+                await pause(stop, next(backoff))
                 continue
             backoff.reset()
             self._confirmed = self._offset
@@ -171,7 +167,7 @@ class Poller:
         await self._flush()
 
     async def _fetch(self, offset: int | None, wait: int, limit: int = BATCH_LIMIT) -> list[Raw]:
-        """One `getUpdates` call; the updates as Telegram sent them, unparsed."""
+        """One `getUpdates` call; the updates as Telegram sent them (made storable), unparsed."""
         session = self.bot.session
         assert isinstance(session, AiohttpSession)
         client = await session.create_session()
@@ -186,7 +182,7 @@ class Poller:
         async with client.post(
             url, json=params, timeout=ClientTimeout(total=wait + 15)
         ) as response:
-            body = await response.json(content_type=None, loads=json.loads)
+            body = loads(await response.read())
         if not isinstance(body, dict):
             raise ValueError("getUpdates answered with something that is not an object")
         if not body.get("ok"):
@@ -200,12 +196,3 @@ class Poller:
         if not isinstance(result, list):
             raise ValueError("getUpdates answered without a list of updates")
         return [raw for raw in result if isinstance(raw, dict) and "update_id" in raw]
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait before trying again, but stop waiting as soon as the bot is stopping."""
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        pass

@@ -14,7 +14,6 @@ to coordinate. The answer says what happened:
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from aiogram import Bot, Dispatcher
@@ -24,7 +23,7 @@ from aiohttp import web
 from bot.cache import Cache, Keys
 from bot.metrics import Metrics
 from bot.middlewares.lease import UpdateLease
-from bot.runtime.parse import parse_update
+from bot.runtime.parse import loads, parse_update
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class WebhookEndpoint:
         if not self.authentic(request.headers.get(SECRET_HEADER, "")):
             return web.Response(status=401, text="unauthorized")
         try:
-            raw = json.loads(await request.read())
+            raw = loads(await request.read())
         except (ValueError, RecursionError):
             return web.Response(status=400, text="not JSON")
         update = parse_update(raw, self.bot, self.metrics)

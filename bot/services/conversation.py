@@ -200,18 +200,21 @@ class ConversationService:
         history: list[HistoryItem] | None,
         saved: list[str],
     ) -> None:
+        """One pipeline: the history, the version bumps, and the cache entries made from what
+        the learner said (transcript, answer) into their content index, for "delete all"."""
         versions = [self.keys.stats_version(profile.id)]
         if saved:
             versions.append(self.keys.words_version(profile.id))
+        content = self.keys.content(profile.telegram_id)
         if self.limit == 0 or history is None or not said.text:
-            await self.cache.put_many([], bump=versions)
+            await self.cache.put_many([], bump=versions, content=content)
             return
         now = days.now()
         turns = [*history, HistoryItem(role=MessageRole.LEARNER.value, text=said.text, at=now)]
         if reply is not None:
             turns.append(HistoryItem(role=MessageRole.TEACHER.value, text=reply.reply, at=now))
         await self.cache.put_many(
-            [(self._history_key(profile), turns[-self.limit :])], bump=versions
+            [(self._history_key(profile), turns[-self.limit :])], bump=versions, content=content
         )
 
     def _history_key(self, profile: Profile) -> Key[list[HistoryItem]]:

@@ -1,4 +1,4 @@
-"""What `/health` reports: the database decides liveness, Redis is informative."""
+"""What `/health` reports: the database decides liveness, Redis and Telegram are informative."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class HealthService:
         self.engine = engine
         self.cache = cache
         self.environment = environment
+        # Set by start-up while its first Bot API call cannot reach Telegram.
+        self.telegram_reachable = True
 
     async def database(self) -> str:
         try:
@@ -29,7 +31,11 @@ class HealthService:
         return "healthy"
 
     async def report(self) -> tuple[int, dict[str, Any]]:
-        """HTTP status and body; 503 only when the database does not answer."""
+        """HTTP status and body; 503 only when the database does not answer.
+
+        `"telegram": "unreachable"` is added while start-up cannot reach Telegram: the process
+        is alive and will start taking updates by itself, so it is not a failure.
+        """
         database, redis = await asyncio.gather(self.database(), self.cache.health())
         healthy = database == "healthy"
         body = {
@@ -40,4 +46,6 @@ class HealthService:
             "redis": redis,
             "database": database,
         }
+        if not self.telegram_reachable:
+            body["telegram"] = "unreachable"
         return (200 if healthy else 503), body

@@ -36,7 +36,8 @@ class ResetService:
     async def delete_all(
         self, session: AsyncSession, profile: Profile, settings: LearnerSettings
     ) -> None:
-        """Delete messages, stats and words, then every cache entry of this learner."""
+        """Delete messages, stats and words, then every cache entry of this learner, those made
+        from what they said (transcripts, Honzík's answers and their voice) included."""
         for table in (Message, DailyStats, SavedWord):
             await session.execute(delete(table).where(table.user_id == profile.id))
         await session.execute(
@@ -51,6 +52,8 @@ class ResetService:
         )
         await session.commit()
         today, left = days.learner_today(settings, self.default_zone)
+        content = self.keys.content(profile.telegram_id)
+        said = await self.cache.content_of(content)
         await self.cache.bump(
             [self.keys.stats_version(profile.id), self.keys.words_version(profile.id)],
             stale=[
@@ -61,6 +64,8 @@ class ResetService:
                 self.keys.words_due(profile.id, left, list[WordCard]),
                 self.keys.profile(profile.telegram_id),
                 self.keys.settings(profile.telegram_id),
+                content,
+                *said,
             ],
         )
         await self._forget_history(profile)

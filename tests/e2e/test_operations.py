@@ -9,16 +9,20 @@ learner said, so each answer names the message it answers. Each test uses its ow
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
 from bot import texts
-from bot.cache.keys import KEY_ROOTS, Family
+from bot.cache.keys import CONTENT_FAMILIES, KEY_ROOTS, Family
+from bot.handlers.keyboards import ResetCb
 from tests.e2e._webhook import (
     SECRET,
     WEBHOOK_PATH,
@@ -39,6 +43,8 @@ from tests.e2e.harness import (
     Stack,
     assert_voice_answered,
     eventually,
+    exchange,
+    free_port,
     same_text,
     texts_of,
 )
@@ -58,6 +64,8 @@ FOREIGN = {
     "fsm:123456789:4901:4901:state": b"Form:name",
 }
 """Keys another application keeps in the same Redis; /cache_flush must leave them alone."""
+
+CONTENT_ROOTS = tuple(f"{family.value}:" for family in CONTENT_FAMILIES)
 
 SPAWN_EARLY = ("_hook", "_sending", "_no_secret", "_empty_secret")
 
@@ -338,6 +346,49 @@ async def test_cache_stats_reports_every_family(hook: BotProcess, module_tg: Fak
     assert any(line.startswith("Ušetřená volání OpenAI:") for line in lines)
 
 
+# ------------------------------------------------------------------ delete all my data
+
+
+async def content_keys(redis: RedisServer) -> set[str]:
+    """The cache entries made from what learners said (their locks aside)."""
+    found = await settled_keys(redis)
+    return {k for k in found if k.startswith(CONTENT_ROOTS) and not k.endswith(":lock")}
+
+
+async def test_delete_all_my_data_leaves_nothing_the_learner_said_in_redis(
+    hook: BotProcess, module_tg: FakeTelegram, module_oa: FakeOpenAI, module_redis: RedisServer
+):
+    tg, anna, bob = module_tg, 4601, 4602
+    ogg = (AUDIO_DIR / "tts_reply.ogg").read_bytes()
+    module_oa.add_transcript(ogg, "Jmenuji se Jana Nováková, moje číslo je 777 123 456.")
+    transcript = f"whisper:{hashlib.sha256(ogg).hexdigest()}"
+    before = await content_keys(module_redis)
+    await hook_exchange(tg, hook, anna, lambda: tg.send_voice(anna, ogg), method="sendVoice")
+    await text_turn(tg, hook, anna, "Bydlím v Brně na Masarykově 12.")
+    annas = await content_keys(module_redis) - before
+    await text_turn(tg, hook, bob, "Já jsem Bob a mám rád pivo.")
+    bobs = await content_keys(module_redis) - before - annas
+    assert transcript in annas
+    assert {k.split(":")[0] for k in annas} == {"whisper", "honzik", "tts"}
+    assert {k.split(":")[0] for k in bobs} == {"honzik", "tts"}
+
+    await command(tg, hook, anna, "reset")
+    data, confirm = ResetCb(action="data").pack(), ResetCb(action="confirm").pack()
+    await hook_exchange(
+        tg, hook, anna, lambda: tg.press_button(anna, None, data), method="editMessageText"
+    )
+    (done,) = await hook_exchange(
+        tg, hook, anna, lambda: tg.press_button(anna, None, confirm), method="editMessageText"
+    )
+    assert same_text(done.result["text"], texts.RESET_DATA_DONE)
+
+    left = await content_keys(module_redis)
+    assert not left & annas, f"still cached from what Anna said: {sorted(left & annas)}"
+    assert bobs <= left
+    assert await module_redis.keys(f"user:{anna}:content") == []
+    assert await module_redis.keys(f"user:{bob}:content") == [f"user:{bob}:content"]
+
+
 # ------------------------------------------------------------------ last: stops the shared bot
 
 
@@ -425,3 +476,96 @@ async def test_sigterm_while_a_reply_is_on_its_way_to_telegram_finishes_the_upda
     if sent != ["Ještě mi odpověz, než skončíš."] or len(voices) != 1:
         raise Aborted(f"answers {sent}, {len(voices)} voice(s); {bot.describe()}")
     bot.assert_no_traceback()
+
+
+# ------------------------------------------------------------------ start-up
+
+
+async def test_waits_for_an_unreachable_telegram_with_health_up_then_polls(
+    tmp_path: Path, oa: FakeOpenAI, redis_server: RedisServer
+):
+    """Telegram down at start-up: /health serves and says so; once it is back, the bot polls."""
+    oa.script_chat(echo_reply)
+    tg, port, user = FakeTelegram(), free_port(), 4401
+    bot = BotProcess(
+        tmp_path,
+        tg=None,
+        oa=oa,
+        redis_url=redis_server.url(),
+        name="unreachable",
+        env={"TELEGRAM_API_URL": f"http://127.0.0.1:{port}", "BOT_TOKEN": tg.token},
+    ).spawn()
+    try:
+        status, body = await eventually(
+            lambda: _health_if(bot, lambda body: body.get("telegram") == "unreachable"),
+            timeout=60,
+            what=lambda: f"/health to report Telegram unreachable: {bot.describe()}",
+        )
+        assert status == 200
+        assert {"status", "service", "version", "environment", "redis", "database"} <= set(body)
+        await asyncio.sleep(1.5)  # a retry or two later, it is still up and waiting
+        assert bot.running
+        assert (await bot.health())[1].get("telegram") == "unreachable"
+
+        await tg.start(port)
+        await tg.wait_for(lambda call: call.method == "getUpdates", 30, pending=True)
+        await bot.wait_health(lambda status, body: status == 200 and "telegram" not in body)
+        (answer,) = await exchange(tg, user, lambda: tg.send_text(user, "Už jsi tady?"))
+        assert echoed(answer.result["text"]) == "Už jsi tady?"
+        assert await bot.stop() == 0
+    finally:
+        bot.kill()
+        await tg.stop()
+    log = bot.log_text()
+    assert "Traceback" not in log
+    assert "telegram unreachable" in log
+    assert tg.token not in log
+
+
+async def test_sigterm_while_waiting_for_telegram_stops_cleanly(
+    tmp_path: Path, redis_server: RedisServer
+):
+    bot = BotProcess(
+        tmp_path, tg=None, oa=None, redis_url=redis_server.url(), name="never_reached"
+    ).spawn()
+    await eventually(
+        lambda: _health_if(bot, lambda body: body.get("telegram") == "unreachable"),
+        timeout=60,
+        what=lambda: f"/health to report Telegram unreachable: {bot.describe()}",
+    )
+    assert await bot.stop(timeout=10) == 0
+    bot.assert_no_traceback()
+    assert "stopped" in bot.log_text().splitlines()[-1]
+
+
+async def _health_if(
+    bot: BotProcess, wanted: Callable[[dict[str, Any]], bool]
+) -> tuple[int, dict[str, Any]] | None:
+    """/health's answer if it is up and its body is `wanted`; None while starting."""
+    assert bot.running, bot.describe()
+    try:
+        answer = await bot.health(timeout=2)
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+    return answer if wanted(answer[1]) else None
+
+
+async def test_a_rejected_token_exits_1_with_one_line_and_warns_of_a_missing_openai_key(
+    tmp_path: Path, tg: FakeTelegram
+):
+    bot = BotProcess(
+        tmp_path,
+        tg=tg,
+        oa=None,
+        redis_url=NO_REDIS,
+        name="revoked",
+        env={"BOT_TOKEN": "123456789:RevokedTokenRevokedToken", "OPENAI_API_KEY": ""},
+    ).spawn()
+    assert await bot.wait_exit(60) == 1
+    lines = bot.log_text().splitlines()
+    assert "Traceback" not in bot.log_text()
+    rejected = [line for line in lines if "BOT_TOKEN" in line]
+    assert len(rejected) == 1 and "401" in rejected[0], lines
+    openai_key = [line for line in lines if "OPENAI_API_KEY" in line]
+    assert len(openai_key) == 1 and "WARNING" in openai_key[0], lines
+    assert "RevokedToken" not in bot.log_text()

@@ -166,6 +166,30 @@ async def test_text_turn_gets_text_and_voice(
     assert len(calls("chat")) == len(calls("speech")) == 1
 
 
+async def test_an_overlong_reply_arrives_whole_across_messages_with_its_voice(
+    voice_bot: BotProcess, module_tg: FakeTelegram, module_oa: FakeOpenAI
+) -> None:
+    """Telegram takes 4096 characters a message and OpenAI speaks 4096 a request."""
+    tg, user = module_tg, 3006
+    reply = " ".join(f"věta{i}." for i in range(800))  # about 6000 characters
+    module_oa.script_chat(lambda request: {**echo_reply(request), "reply": reply})
+    try:
+        mark = tg.mark()
+        tg.send_text(user, "Vyprávěj mi pohádku.")
+        (voice,) = await tg.wait_for_method("sendVoice", since=mark, chat_id=user, timeout=15)
+    finally:
+        module_oa.script_chat(echo_reply)
+
+    attempts = await tg.wait_for_method(
+        "sendMessage", since=mark, chat_id=user, include_failed=True
+    )
+    assert all(call.ok for call in attempts), [str(call) for call in attempts]
+    shown = texts_of(attempts)
+    assert len(shown) > 1 and all(call.seq < voice.seq for call in attempts)
+    assert " ".join(shown).split() == texts.reply_text(reply, 90, [], None, []).split()
+    assert tg.sent_voices(user)[0].startswith(b"OggS")
+
+
 # ------------------------------------------------------------------ last: stops the shared bot
 
 

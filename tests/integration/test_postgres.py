@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -16,13 +19,21 @@ from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot import texts
+from bot.app import build_dispatcher
 from bot.cache import Cache, CacheTTLs, Keys
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import Base, User, UserSettings
 from bot.domain import OPTIONS, Level, NativeLanguage, Profile
 from bot.services.users import UserService
+from tests.conftest import make_config, make_resources
+from tests.e2e._webhook import echo_reply
+from tests.e2e.harness import same_text
+from tests.standins.openai import FakeOpenAI
+from tests.standins.telegram import DEFAULT_TOKEN, FakeTelegram
 from tests.support.updates import learner
+from tests.test_runtime import Polling, inbox_rows, stored
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +231,29 @@ async def test_concurrent_first_contacts_on_postgres_create_one_learner(pg: Asyn
             assert await session.scalar(select(func.count()).select_from(UserSettings)) == 1
     finally:
         await redis.aclose()
+
+
+async def test_nul_in_a_text_and_a_first_name_is_dropped_on_postgres(
+    pg: AsyncEngine, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses NUL in text: once, it failed every update of such a learner."""
+    await migrate.upgrade(pg)
+    async with FakeTelegram() as telegram, FakeOpenAI() as oa:
+        oa.script_chat(echo_reply)
+        config = make_config(tmp_path, openai_base_url=oa.base_url)
+        resources = make_resources(config, pg, Cache(FakeAsyncRedis()))
+        session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.base_url))
+        async with Bot(DEFAULT_TOKEN, session=session) as bot:
+            telegram.add_user(BIG_TELEGRAM_ID, "An\x00na")
+            telegram.send_text(BIG_TELEGRAM_ID, "Ahoj,\x00 jak se máš?")
+            telegram.send_command(BIG_TELEGRAM_ID, "help")
+            polling = Polling(build_dispatcher(resources), bot, pg, resources)
+            polling.start()
+            await telegram.wait_for_method("sendMessage", 2, chat_id=BIG_TELEGRAM_ID, timeout=20)
+            await polling.finish()
+        await resources.openai.close()
+        answer, help_text = telegram.sent_messages(BIG_TELEGRAM_ID)
+    assert "Ahoj, jak se máš?" in answer
+    assert same_text(help_text, texts.HELP), "and their next update too"
+    assert await stored(pg, BIG_TELEGRAM_ID) == ("Anna", [("Ahoj, jak se máš?", True)])
+    assert await inbox_rows(pg) == 0

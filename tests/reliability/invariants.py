@@ -43,6 +43,7 @@ def ttl_rules(dep: Deployment) -> list[tuple[str, Callable[[], int]]]:
 
     user, stats, openai = dep.user_ttl * 1000, dep.stats_ttl * 1000, dep.openai_ttl * 1000
     return [
+        ("user:*:content", lambda: openai),
         ("user:*", lambda: user),
         ("stats:*:daily:*", midnight),
         ("stats:*:chart:*", midnight),

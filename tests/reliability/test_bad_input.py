@@ -19,7 +19,15 @@ from tests.e2e.harness import same_text
 from tests.standins.telegram import DOWNLOAD, FakeTelegram
 
 from .invariants import assert_invariants
-from .support import Deployment, audio, barrier, learner_rows, texts_since, wait_texts
+from .support import (
+    Deployment,
+    audio,
+    barrier,
+    is_answer_to,
+    learner_rows,
+    texts_since,
+    wait_texts,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -155,10 +163,20 @@ async def alert_for(tg: FakeTelegram, mark: int, query_id: str) -> dict[str, Any
     return call.params
 
 
-@pytest.mark.parametrize("data", ["rv:good:999999", "set:level:galactic", "no-such-button"])
+FORGED = [
+    "rv:good:999999",
+    "set:level:galactic",
+    "no-such-button",
+    "rv:good:" + "9" * 30,  # an id no integer column holds: OverflowError / DataError once
+    "ob:mood:happy",
+    "reset:everything",
+]
+
+
+@pytest.mark.parametrize("data", FORGED)
 async def test_forged_button_gets_a_stale_alert(main: Deployment, data: str) -> None:
     tg, bot = main.tg, main.bot
-    user = 5520 + ["rv:good:999999", "set:level:galactic", "no-such-button"].index(data)
+    user = 5520 + FORGED.index(data)
     log_mark = len(bot.log_text())
     await barrier(tg, user)  # a bot message (the help) to hang the button on
     message = bot_messages(tg, user)[-1]
@@ -259,6 +277,56 @@ async def test_group_chat_gets_pointed_to_a_private_chat(main: Deployment) -> No
     assert call.result.get("reply_to_message"), "the command is answered as a reply"
     assert texts_since(tg, group, mark) == [call.result["text"]], "the plain text is ignored"
     assert texts_since(tg, user, mark) == [], "nothing in private"
+    assert oa.history[history:] == []
+    assert await learner_rows(main.db_url, user) == []
+    assert "Traceback" not in bot.log_text()[log_mark:], bot.describe()
+    await assert_invariants(main)
+
+
+async def test_nul_and_lone_surrogates_are_stored_and_answered(main: Deployment) -> None:
+    await stored_and_answered(main, 5560)
+
+
+async def test_nul_and_lone_surrogates_are_stored_and_answered_on_postgres(
+    pg: Deployment,
+) -> None:
+    await stored_and_answered(pg, 5561)
+
+
+async def stored_and_answered(dep: Deployment, user: int) -> None:
+    """JSON can carry NUL (PostgreSQL refuses it) and lone surrogates (nothing encodes them):
+    the learner's message is kept without the NUL and with U+FFFD, and answered."""
+    tg, oa, bot = dep.tg, dep.oa, dep.bot
+    log_mark, history = len(bot.log_text()), len(oa.history)
+    tg.add_user(user, "Zde\x00něk\udc00")
+    mark = tg.mark()
+    tg.send_text(user, "Dobrý\x00 den, \ud800jak se máte?")
+    (answer,) = await wait_texts(tg, user, mark, 1)
+    await barrier(tg, user)
+
+    said = "Dobrý den, \ufffdjak se máte?"
+    assert is_answer_to(answer, said), answer
+    assert len([c for c in oa.history[history:] if c.endpoint == "chat"]) == 1
+    assert await learner_rows(dep.db_url, user) == [("text", said, True)]
+    assert "Traceback" not in bot.log_text()[log_mark:], bot.describe()
+    await assert_invariants(dep)
+
+
+async def test_service_messages_are_ignored_and_an_album_gets_one_hint(main: Deployment) -> None:
+    tg, oa, bot, user = main.tg, main.oa, main.bot, 5570
+    log_mark, history = len(bot.log_text()), len(oa.history)
+    tg.add_user(user)
+    mark = tg.mark()
+    pinned = {"message_id": 1, "date": 0, "chat": {"id": user, "type": "private"}}
+    tg.send_service(user, {"pinned_message": pinned})
+    tg.send_service(user, {"message_auto_delete_timer_changed": {"message_auto_delete_time": 60}})
+    tg.send_service(user, {"write_access_allowed": {"from_request": True}})
+    tg.send_album(user, [b"\x89PNG\r\n\x1a\n" + bytes([n]) * 16 for n in range(6)])
+    (hint,) = await wait_texts(tg, user, mark, 1)
+    await barrier(tg, user)
+
+    assert same_text(hint, texts.UNSUPPORTED_MEDIA), hint
+    assert texts_since(tg, user, mark)[:-1] == [hint], "one hint, nothing else"
     assert oa.history[history:] == []
     assert await learner_rows(main.db_url, user) == []
     assert "Traceback" not in bot.log_text()[log_mark:], bot.describe()

@@ -5,8 +5,10 @@ in OpenAI's exact shapes: structured-output completions that validate against th
 JSON schema the bot sent (generated from it, or scripted by the test), transcripts
 looked up by the audio's SHA-256, and real Ogg/Opus (or MP3) speech. Inputs the
 real API rejects are rejected here too, with its error shape: non-strict "strict"
-schemas, unsupported audio formats or corrupt audio, unknown voices, over-long input.
-Latency and failures (429 with Retry-After, 5xx) can be injected per endpoint.
+schemas, unsupported audio formats, corrupt audio or audio whose file name names another
+format, unknown voices, over-long input. Latency, failures (429 with Retry-After, 5xx) and
+odd 200 answers (an HTML page, an empty body, JSON of the wrong shape) can be injected per
+endpoint.
 """
 
 from __future__ import annotations
@@ -47,6 +49,25 @@ ENDPOINTS = {
     "/v1/audio/speech": "speech",
 }
 AUDIO_EXTENSIONS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+CONTAINER_EXTENSIONS = {
+    "ogg": ("oga", "ogg"),
+    "mp3": ("mp3", "mpeg", "mpga"),
+    "mp4": ("m4a", "mp4"),
+    "wav": ("wav",),
+    "webm": ("webm",),
+    "flac": ("flac",),
+}
+"""The file extensions under which OpenAI decodes each container (it decodes by the name)."""
+ODDITIES: dict[str, tuple[str, ...]] = {
+    "html": ("chat", "transcriptions", "speech"),
+    "empty": ("chat", "transcriptions", "speech"),
+    "not-object": ("chat", "transcriptions"),
+    "no-choices": ("chat",),
+    "no-content": ("chat",),
+    "no-text": ("transcriptions",),
+}
+"""Odd 200 answers `garble_next` can give, and the endpoints each makes sense for."""
+PROXY_ERROR_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 VOICES = frozenset(
     {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer"}
     | {"verse", "marin", "cedar"}
@@ -141,6 +162,7 @@ class FakeOpenAI(StandInServer):
         self._chat_script: ChatScript | None = None
         self._faults: defaultdict[str, list[OpenAIError]] = defaultdict(list)
         self._always: dict[str, OpenAIError] = {}
+        self._oddities: defaultdict[str, list[str]] = defaultdict(list)
         self._pulse = Pulse()
 
     # ----------------------------------------------------------------- test API
@@ -201,10 +223,23 @@ class FakeOpenAI(StandInServer):
         """Answer every call to `endpoint` with an error until `recover()`: an outage."""
         self._always[endpoint] = OpenAIError(status, message)
 
+    def garble_next(self, endpoint: str, oddity: str, times: int = 1) -> None:
+        """Answer the next `times` calls to arrive at `endpoint` with 200 and something odd.
+
+        "html": an HTML page, as a proxy in front of the API sends; "empty": no body, with
+        the usual content type; "not-object": a JSON array; "no-choices": a completion with
+        no choices; "no-content": a message with neither content nor refusal; "no-text": a
+        transcription object without text. The request is checked and recorded as usual.
+        """
+        if endpoint not in ODDITIES.get(oddity, ()):
+            raise ValueError(f"no oddity {oddity!r} for {endpoint!r}; see ODDITIES")
+        self._oddities[endpoint].extend([oddity] * times)
+
     def recover(self) -> None:
-        """Drop all injected failures (pending `fail_next` ones included)."""
+        """Drop all injected failures (pending `fail_next` and `garble_next` ones included)."""
         self._faults.clear()
         self._always.clear()
+        self._oddities.clear()
 
     # -------------------------------------------------------------- server side
 
@@ -223,6 +258,9 @@ class FakeOpenAI(StandInServer):
                 raise OpenAIError(404, f"Invalid URL ({request.method} {request.path})")
             audio = await self._read_body(call, request)
             self._check_key(request)
+            # Taken on arrival: a request stalled by `delay` must not take a later call's.
+            oddities = self._oddities.get(endpoint)
+            oddity = oddities.pop(0) if oddities else None
             await asyncio.sleep(self.delay.get(endpoint, 0))
             if faults := self._faults.get(endpoint):
                 raise faults.pop(0)
@@ -232,6 +270,8 @@ class FakeOpenAI(StandInServer):
                 raise OpenAIError(400, "you must provide a model parameter", param="model")
             handlers = {"chat": self._chat, "speech": self._speech}
             response = handlers[endpoint](call) if audio is None else self._transcribe(call, audio)
+            if oddity is not None:
+                response = self._garble(call, oddity, response.content_type)
         except OpenAIError as error:
             call.status, call.response = error.status, {"error": error.error}
             headers = {} if error.retry_after is None else {"retry-after": f"{error.retry_after:g}"}
@@ -334,10 +374,12 @@ class FakeOpenAI(StandInServer):
     def _transcribe(self, call: OpenAICall, audio: bytes) -> web.Response:
         filename = call.body["file"]["filename"]
         model, fmt = call.body["model"], call.body.get("response_format", "json")
-        if filename.rpartition(".")[2].lower() not in AUDIO_EXTENSIONS:
+        extension = filename.rpartition(".")[2].lower()
+        if extension not in AUDIO_EXTENSIONS:
             message = f"Invalid file format. Supported formats: {AUDIO_EXTENSIONS}"
             raise OpenAIError(400, message, param="file", code="invalid_value")
-        if not _looks_like_audio(audio):
+        if extension not in CONTAINER_EXTENSIONS.get(_container(audio) or "", ()):
+            # Not audio, or decoded as the format its name says and so not understood.
             message = "Audio file might be corrupted or unsupported"
             raise OpenAIError(400, message, param="file", code="invalid_value")
         whisper_only = fmt in ("verbose_json", "srt", "vtt") and not model.startswith("gpt-")
@@ -385,6 +427,24 @@ class FakeOpenAI(StandInServer):
         content_type = "audio/ogg" if fmt == "opus" else "audio/mpeg"
         return web.Response(body=call.response, content_type=content_type)
 
+    @staticmethod
+    def _garble(call: OpenAICall, oddity: str, content_type: str) -> web.Response:
+        if oddity == "html":
+            call.response = PROXY_ERROR_PAGE
+            return web.Response(text=PROXY_ERROR_PAGE, content_type="text/html")
+        if oddity == "empty":
+            call.response = b""
+            return web.Response(body=b"", content_type=content_type)
+        if oddity == "not-object":
+            call.response = []
+        elif oddity == "no-text":
+            call.response = {}
+        elif oddity == "no-choices":
+            call.response["choices"] = []
+        else:  # no-content
+            call.response["choices"][0]["message"].update(content=None, refusal=None)
+        return web.json_response(call.response)
+
 
 def _timestamp(seconds: float, fmt: str) -> str:
     millis = round(seconds * 1000)
@@ -392,11 +452,15 @@ def _timestamp(seconds: float, fmt: str) -> str:
     return f"{clock}{',' if fmt == 'srt' else '.'}{millis % 1000:03}"
 
 
-def _looks_like_audio(data: bytes) -> bool:
-    """Magic numbers of the containers OpenAI accepts (Ogg, WAV, MP3, FLAC, WebM, MP4)."""
-    magic = (b"OggS", b"RIFF", b"ID3", b"fLaC", b"\x1aE\xdf\xa3")
+def _container(data: bytes) -> str | None:
+    """Which of the containers OpenAI accepts `data` is in, by its magic number (or None)."""
     mp3_frame = len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0
-    return data.startswith(magic) or data[4:8] == b"ftyp" or mp3_frame
+    magic = {b"OggS": "ogg", b"ID3": "mp3", b"fLaC": "flac", b"\x1aE\xdf\xa3": "webm"}
+    if found := next((kind for start, kind in magic.items() if data.startswith(start)), None):
+        return found
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        return "wav"
+    return "mp4" if data[4:8] == b"ftyp" else "mp3" if mp3_frame else None
 
 
 def strict_schema_problem(schema: dict[str, Any]) -> str | None:

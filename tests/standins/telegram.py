@@ -7,8 +7,10 @@ subprocess), while tests play the users: they enqueue updates (``send_text``,
 assert on what the bot called (``wait_for_method``, ``sent_messages``). Pitfalls the
 real server punishes are reproduced on purpose, so tests catch them before
 production: error codes and descriptions, 409 for a second poller, "message is not
-modified", HTML parse errors, length limits, oversized callback_data, unknown chats,
-users who blocked the bot.
+modified", HTML parse errors, length limits, invalid inline buttons (empty text, no
+action, callback_data over 64 bytes), unknown chats, users who blocked the bot. Stricter
+than Telegram on purpose: a parameter the method does not have (a typo Telegram would
+silently ignore) is a 400, checked against `PARAMETERS` in `_telegram_protocol`.
 
 Updates wait in one queue until confirmed: by a getUpdates whose offset passes them, or
 by a 2xx answer of the webhook. Once a test calls ``start_webhook_delivery``, the
@@ -188,6 +190,8 @@ class FakeTelegram(StandInServer):
             await asyncio.sleep(sum(v for k, v in self.delay.items() if k.lower() == name))
             if faults := self._faults.get(name):
                 raise faults.pop(0)
+            if name in wire.API_METHODS:
+                wire.check_parameters(call.method, call.params)
             if call.method in wire.MEDIA_METHODS:
                 result = self._api_send_media(call)
             elif name in wire.API_METHODS:
@@ -210,6 +214,10 @@ class FakeTelegram(StandInServer):
         if request.match_info["token"] != self.token or stored is None:
             self._finish(call, HTTPStatus.NOT_FOUND, None, "Not Found")
             return web.json_response(ApiError(404, "Not Found").payload(), status=404)
+        if faults := self._faults.get(DOWNLOAD.lower()):
+            error = faults.pop(0)
+            self._finish(call, error.code, None, error.description)
+            return web.json_response(error.payload(), status=error.code)
         self._finish(call, HTTPStatus.OK, len(stored.data), None)
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
@@ -901,13 +909,33 @@ class FakeTelegram(StandInServer):
         times: int = 1,
         description: str | None = None,
     ) -> None:
-        """Answer the next `times` calls of `method` with an error (retry_after only for 429)."""
+        """Answer the next `times` calls of `method` with an error (retry_after only for 429).
+
+        `method` may be `DOWNLOAD`: the file server then fails the next downloads.
+        """
         if description is None:
             defaults = {429: f"Too Many Requests: retry after {retry_after}", 400: "Bad Request"}
             defaults[403] = "Forbidden: bot was blocked by the user"
             description = defaults.get(error_code, HTTPStatus(error_code).phrase)
         error = ApiError(error_code, description, retry_after if error_code == 429 else None)
         self._faults[method.lower()].extend([error] * times)
+
+    # ------------------------------------------------ test-facing: more updates
+
+    def send_service(self, user_id: int, service: dict[str, Any]) -> int:
+        """A service message in the user's private chat, e.g. `{"pinned_message": {...}}`."""
+        return self._user_message(user_id, service, None, None)
+
+    def send_album(self, user_id: int, photos: Sequence[bytes], *, group: str = "") -> list[int]:
+        """Photos sent together: one message each, sharing a `media_group_id`."""
+        group = group or secrets.token_hex(8)
+        contents = [
+            {"photo": wire.media_object("photo", self._store(data, "photo"), {})} for data in photos
+        ]
+        return [
+            self._user_message(user_id, {**content, "media_group_id": group}, None, None)
+            for content in contents
+        ]
 
 
 if __name__ == "__main__":

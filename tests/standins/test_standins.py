@@ -173,6 +173,66 @@ async def test_real_telegram_rejections(tg: FakeTelegram, bot: Bot) -> None:
 
 
 @pytest.mark.asyncio
+async def test_invalid_inline_buttons_are_refused(tg: FakeTelegram, bot: Bot) -> None:
+    def keyboard(**button: Any) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(**button)]])
+
+    refused = {
+        "BUTTON_DATA_INVALID": keyboard(text="A1", callback_data="č" * 32 + "x"),  # 65 bytes
+        "BUTTON_TEXT_INVALID": keyboard(text=" ", callback_data="level:A1"),
+        "Text buttons are unallowed": keyboard(text="A1", callback_data=""),
+    }
+    for description, markup in refused.items():
+        with pytest.raises(TelegramBadRequest, match=description):
+            await bot.send_message(USER, "Úroveň?", reply_markup=markup)
+
+    sent = await bot.send_message(USER, "Úroveň?", reply_markup=keyboard(text="A1", url="tg://x"))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.edit_message_reply_markup(
+            chat_id=USER, message_id=sent.message_id, reply_markup=refused["BUTTON_DATA_INVALID"]
+        )
+    await bot.send_message(USER, "64 B", reply_markup=keyboard(text="A1", callback_data="č" * 32))
+    assert tg.sent_messages(USER) == ["Úroveň?", "64 B"]
+
+
+async def raw_call(tg: FakeTelegram, method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{tg.base_url}/bot{tg.token}/{method}", json=params) as response,
+    ):
+        return response.status, await response.json()
+
+
+@pytest.mark.asyncio
+async def test_unknown_parameters_are_refused(tg: FakeTelegram) -> None:
+    """Telegram would ignore a misspelt parameter; the stand-in makes it fail the test."""
+    status, body = await raw_call(
+        tg, "sendMessage", chat_id=USER, text="<b>Ahoj</b>", parse_mod="HTML"
+    )
+    assert (status, body) == (
+        400,
+        {
+            "ok": False,
+            "error_code": 400,
+            "description": "Bad Request: unknown parameter parse_mod in request",
+        },
+    )
+    status, body = await raw_call(tg, "SENDVOICE", chat_id=USER, voice="x", caption_html="Ahoj")
+    assert (status, body["description"]) == (
+        400,
+        "Bad Request: unknown parameter caption_html in request",
+    )
+    assert tg.sent_messages(USER) == []
+
+    # Deprecated parameters Telegram still accepts, and methods the stand-in does not model.
+    status, _ = await raw_call(
+        tg, "sendMessage", chat_id=USER, text="Ahoj", disable_web_page_preview=True
+    )
+    assert status == 200
+    assert (await raw_call(tg, "setChatMenuButton", anything="goes"))[0] == 200
+
+
+@pytest.mark.asyncio
 async def test_button_press_and_callback_answer(tg: FakeTelegram, bot: Bot) -> None:
     sent = await bot.send_message(USER, "Úroveň?", reply_markup=KEYBOARD)
     with pytest.raises(AssertionError, match="offers"):
