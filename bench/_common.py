@@ -335,7 +335,14 @@ def reply_per_request(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "reply": f"{HEARD}{text[:60]} ({digest[:8]})",
         "corrected_text": text,
-        "mistakes": [{"original": "jak se mas", "corrected": "jak se máš", "explanation": "háček"}],
+        "mistakes": [
+            {
+                "original": "jak se mas",
+                "corrected": "jak se máš",
+                "explanation": "háček",
+                "category": "spelling",
+            }
+        ],
         "score": 80,
         "tip": None,
         "new_words": [{"word": "tramvaj", "translation": "tram", "example": "Jedu tramvají."}],

@@ -40,6 +40,7 @@ from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
+from bot.i18n import SOURCE, catalogs, speaking
 from bot.metrics import Metrics
 from bot.middlewares import (
     DbSessionMiddleware,
@@ -47,6 +48,7 @@ from bot.middlewares import (
     InFlightMiddleware,
     LearnerContextMiddleware,
 )
+from bot.middlewares.i18n import LearnerLanguageMiddleware
 from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.middlewares.timing import HandlerTimingMiddleware
 from bot.runtime.inbox import Inbox
@@ -56,6 +58,7 @@ from bot.runtime.webhook import WebhookEndpoint
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
 from bot.services.reset import ResetService
+from bot.services.scenes import SceneService
 from bot.services.stats import StatsService
 from bot.services.users import UserService
 from bot.services.words import WordsService
@@ -133,6 +136,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
     # Order comes from Telegram (webhook) or from the poller's per-chat chains, not from
     # aiogram's event isolation, which would take a lock per update for nothing; and the bot
     # keeps no conversation state in aiogram's FSM, so its middleware is not run either.
+    reset = ResetService(cache, keys, config.history_messages, config.zone)
     dp = Dispatcher(events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.workflow_data.update(
         config=config,
@@ -142,16 +146,22 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         conversation=conversation,
         stats=StatsService(cache, keys, config.zone),
         words=WordsService(cache, keys, config.zone),
-        reset=ResetService(cache, keys, config.history_messages, config.zone),
+        reset=reset,
+        scenes=SceneService(users, reset, conversation),
         whisper=Whisper(client, cache, keys, metrics, config.whisper_model),
         voice=Voice(client, cache, keys, metrics, config.tts_model, voices),
         counter_sync=CounterSync(cache, cache.counters),
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))
+    # Twice: before the learner is loaded (the rate-limit notice, in the Telegram app's
+    # language), then with the learner's own language and character.
+    language = LearnerLanguageMiddleware()
+    dp.update.outer_middleware(language)
     dp.update.outer_middleware(
         LearnerContextMiddleware(cache, keys, users, conversation, config.rate_limit_per_minute)
     )
+    dp.update.outer_middleware(language)
     timing = HandlerTimingMiddleware(metrics)
     for observer in (dp.message, dp.edited_message, dp.callback_query):
         observer.middleware(timing)
@@ -170,10 +180,16 @@ def create_bot(config: Config) -> Bot:
 
 
 async def publish_commands(bot: Bot) -> None:
-    """The command menu; a failure here is not worth refusing to start over."""
-    commands = [BotCommand(command=name, description=text) for name, text in texts.COMMANDS.items()]
+    """The command menu, in Czech and for each catalog's language (Telegram shows the one of
+    the user's app); a failure here is not worth refusing to start over."""
     try:
-        await bot.set_my_commands(commands)
+        for language in (None, *catalogs().locales):
+            with speaking(language or SOURCE):
+                commands = [
+                    BotCommand(command=name, description=text)
+                    for name, text in texts.COMMANDS.items()
+                ]
+            await bot.set_my_commands(commands, language_code=language)
     except (TelegramAPIError, OSError) as exc:
         log.warning("could not publish the command menu: %s", exc)
 

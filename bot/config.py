@@ -54,7 +54,7 @@ class Config(DatabaseConfig):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-    openai_temperature: float = Field(default=0.7, ge=0, le=2)
+    openai_temperature: float = Field(default=0.3, ge=0, le=2)  # low: stable scores
     openai_timeout: float = Field(default=30.0, gt=0)
     openai_max_retries: int = Field(default=3, ge=0, le=10)
     whisper_model: str = "whisper-1"

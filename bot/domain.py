@@ -53,6 +53,26 @@ class NativeLanguage(StrEnum):
     VI = "vi"
 
 
+class UiLanguage(StrEnum):
+    """Which language the bot's own texts are in: Czech, or the learner's native language."""
+
+    CZECH = "czech"
+    NATIVE = "native"
+
+
+class Scene(StrEnum):
+    """Everyday situations to role-play (`/scenario`): the character plays the other side."""
+
+    PUB = "pub"
+    DOCTOR = "doctor"
+    STATION = "station"
+    FOREIGN_POLICE = "foreign_police"
+    SHOP = "shop"
+    JOB_INTERVIEW = "job_interview"
+    FLAT = "flat"
+    HAIRDRESSER = "hairdresser"
+
+
 class Profile(BaseModel):
     """Who the learner is; cached as `user:{telegram_id}:profile`."""
 
@@ -78,6 +98,17 @@ class LearnerSettings(BaseModel):
     character: Character = Character.HONZIK
     timezone: str | None = None
     voice_replies: bool = True
+    ui_language: UiLanguage | None = None  # None: by level (see `bot.i18n`)
+    scene: Scene | None = None  # None: free conversation
+
+
+def ui_language_of(level: Level, chosen: UiLanguage | None) -> UiLanguage:
+    """The learner's choice, else by level: beginners and intermediates can't yet read Czech."""
+    if chosen is not None:
+        return chosen
+    if level in (Level.BEGINNER, Level.INTERMEDIATE):
+        return UiLanguage.NATIVE
+    return UiLanguage.CZECH
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +132,8 @@ class Option:
     def shown(self, profile: Profile, settings: LearnerSettings) -> str:
         """The current value in the same words the learner would type."""
         current = getattr(profile if self.on_profile else settings, self.field)
+        if self.field == "ui_language":
+            return ui_language_of(profile.level, settings.ui_language).value
         if isinstance(current, bool):
             return "on" if current else "off"
         return str(current)
@@ -115,6 +148,7 @@ OPTIONS: dict[str, Option] = {
     for option in (
         Option("level", "level", True, _values(Level)),
         Option("language", "native_language", True, _values(NativeLanguage)),
+        Option("ui", "ui_language", False, _values(UiLanguage)),
         Option("style", "conversation_style", False, _values(Style)),
         Option("corrections", "corrections_level", False, _values(Corrections)),
         Option("speed", "voice_speed", False, _values(VoiceSpeed)),

@@ -1,27 +1,81 @@
-"""Everything the bot says to a learner, in simple friendly Czech, kept here for translation."""
+"""Everything the bot says to a learner, in simple friendly Czech, the source for translation.
+
+Each text is marked with `__` (or, when the character says it, `as_character`) and translated
+whenever it is read: `texts.X` from another module is a real `str` in the current update's
+locale and character (aiogram's pydantic methods refuse a lazy proxy), so call sites stay
+`message.answer(texts.X)`. Inside this module the proxies themselves are read: wrap in `str()`
+what isn't `.format`-ed. Catalogs: `python -m bot.i18n extract|update|check` (see bot/i18n).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from types import ModuleType
+from typing import Any, cast
 
-WELCOME = (
-    "Ahoj{name}! 👋 Já jsem Honzík, tvůj kamarád z Prahy.\n"
-    "Pošli mi hlasovou zprávu nebo napiš něco česky a já ti odpovím. "
-    "Chyby ti opravím, ale jemně. 😊\n\n"
-    "Nejdřív dvě rychlé otázky, ať vím, jak s tebou mluvit. (Můžeš je přeskočit.)"
-)
-ASK_LANGUAGE = "Jaký je tvůj rodný jazyk?"
-ASK_LEVEL = "Jak dobře už mluvíš česky?"
-ONBOARDING_DONE = (
-    "Super, všechno mám! 🎉 Teď mi pošli hlasovku nebo napiš třeba: „Ahoj, jak se máš?“\n"
-    "Nastavení změníš kdykoli příkazem /settings."
-)
-SKIP = "Přeskočit"
-SKIPPED = "Dobře, použiju výchozí nastavení. Změníš ho přes /settings. Tak povídej! 🙂"
+from babel.support import LazyProxy
 
-HELP = (
-    "Jak to funguje:\n"
-    "🎙 Pošli hlasovou zprávu nebo napiš česky. Honzík odpoví, opraví chyby a řekne to nahlas.\n\n"
+from bot.i18n import as_character, ngettext, translating
+from bot.i18n import lazy as __
+
+WELCOME = as_character(
+    honzik=__(
+        "Ahoj{name}! 👋 Já jsem Honzík, tvůj kamarád z Prahy.\n"
+        "Pošli mi hlasovou zprávu nebo napiš něco česky a já ti odpovím. "
+        "Chyby ti opravím, ale jemně. 😊\n\n"
+        "Nejdřív dvě rychlé otázky, ať vím, jak s tebou mluvit. (Můžeš je přeskočit.)"
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Dobrý den{name}! 👋 Já jsem paní Nováková, vaše učitelka z Prahy.\n"
+        "Pošlete mi hlasovou zprávu nebo napište něco česky a já vám odpovím. "
+        "Chyby vám opravím, ale jemně. 😊\n\n"
+        "Nejdřív dvě rychlé otázky, ať vím, jak s vámi mluvit. (Můžete je přeskočit.)"
+    ),
+)
+ASK_LANGUAGE = as_character(
+    honzik=__("Jaký je tvůj rodný jazyk?"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Jaký je váš rodný jazyk?"),
+)
+ASK_LEVEL = as_character(
+    honzik=__("Jak dobře už mluvíš česky?"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Jak dobře už mluvíte česky?"),
+)
+ONBOARDING_DONE = as_character(
+    honzik=__(
+        "Super, všechno mám! 🎉 Teď mi pošli hlasovku nebo napiš třeba: „Ahoj, jak se máš?“\n"
+        "Nastavení změníš kdykoli příkazem /settings."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Výborně, všechno mám! 🎉 Teď mi pošlete hlasovou zprávu nebo napište třeba: "
+        "„Dobrý den, jak se máte?“\n"
+        "Nastavení změníte kdykoli příkazem /settings."
+    ),
+)
+SKIP = __("Přeskočit")
+SKIPPED = as_character(
+    honzik=__("Dobře, použiju výchozí nastavení. Změníš ho přes /settings. Tak povídej! 🙂"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Dobře, použiji výchozí nastavení. Změníte ho přes /settings. Tak povídejte! 🙂"),
+)
+
+HOW_IT_WORKS = as_character(
+    honzik=__(
+        "Jak to funguje:\n"
+        "🎙 Pošli hlasovou zprávu nebo napiš česky. Honzík odpoví, opraví chyby a řekne to nahlas."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Jak to funguje:\n"
+        "🎙 Pošlete hlasovou zprávu nebo napište česky. Paní Nováková odpoví, opraví chyby "
+        "a řekne to nahlas."
+    ),
+)
+COMMANDS_HELP = __(
     "Příkazy:\n"
     "/start – začít znovu\n"
     "/settings – nastavení\n"
@@ -32,6 +86,8 @@ HELP = (
     "/character honzik|novakova – s kým mluvíš\n"
     "/voice on|off – hlasové odpovědi\n"
     "/language ru|uk|pl|sk|en|de|vi – tvůj rodný jazyk\n"
+    "/ui czech|native – jazyk bota: čeština, nebo tvůj rodný jazyk\n"
+    "/scenario – hrajeme scénky: v hospodě, u lékaře… (/scenario off – konec)\n"
     "/stats – tvoje pokroky\n"
     "/words – tvoje slovíčka\n"
     "/save slovo - překlad – uložit slovíčko\n"
@@ -40,51 +96,87 @@ HELP = (
     "/help – tahle nápověda"
 )
 
+
+def _paragraphs(*parts: str) -> str:
+    """One text made of texts translated one by one, read together."""
+    return cast(str, LazyProxy(lambda: "\n\n".join(map(str, parts)), enable_cache=False))
+
+
+HELP = _paragraphs(HOW_IT_WORKS, COMMANDS_HELP)
+
 COMMANDS: dict[str, str] = {
-    "start": "Začít",
-    "help": "Nápověda",
-    "settings": "Nastavení",
-    "stats": "Moje pokroky",
-    "words": "Moje slovíčka",
-    "review": "Opakování slovíček",
-    "reset": "Nový rozhovor / smazat data",
-    "level": "Úroveň češtiny",
-    "voice": "Hlasové odpovědi zapnout/vypnout",
+    "start": __("Začít"),
+    "help": __("Nápověda"),
+    "settings": __("Nastavení"),
+    "stats": __("Moje pokroky"),
+    "words": __("Moje slovíčka"),
+    "review": __("Opakování slovíček"),
+    "reset": __("Nový rozhovor / smazat data"),
+    "level": __("Úroveň češtiny"),
+    "voice": __("Hlasové odpovědi zapnout/vypnout"),
+    "ui": __("Jazyk bota: čeština, nebo můj jazyk"),
+    "scenario": __("Scénky: v hospodě, u lékaře…"),
 }
 
-SETTINGS_TITLE = "⚙️ Tvoje nastavení. Klepni na to, co chceš změnit:"
-SETTINGS_CHOOSE = "Vyber: {label}"
-SETTING_SAVED = "Hotovo! {label}: {value} ✅"
-SETTING_CURRENT = "{label}: {value}. Změníš to takhle: /{name} {values}"
-SETTING_BAD_VALUE = "Tomu nerozumím. 🙈 Vyber jednu z možností: {values}"
-BACK = "« Zpět"
+SETTINGS_TITLE = __("⚙️ Tvoje nastavení. Klepni na to, co chceš změnit:")
+SETTINGS_CHOOSE = __("Vyber: {label}")
+SETTING_SAVED = __("Hotovo! {label}: {value} ✅")
+SETTING_CURRENT = __("{label}: {value}. Změníš to takhle: /{name} {values}")
+SETTING_BAD_VALUE = __("Tomu nerozumím. 🙈 Vyber jednu z možností: {values}")
+BACK = __("« Zpět")
 
-UNKNOWN_COMMAND = "Tenhle příkaz neznám. 🤔 Zkus /help."
-UNSUPPORTED_MEDIA = (
-    "To je hezké, ale umím jen hlasové zprávy a text. 🙂 Pošli mi hlasovku nebo napiš něco česky."
+UNKNOWN_COMMAND = as_character(
+    honzik=__("Tenhle příkaz neznám. 🤔 Zkus /help."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Tenhle příkaz neznám. 🤔 Zkuste /help."),
 )
-GROUP_CHAT = "Ahoj! Povídat si umím jen v soukromém chatu. Napiš mi napřímo. 🙂"
-STALE_BUTTON = "Tohle tlačítko už neplatí. Zkus to znovu. 🙂"
-TEMPORARILY_UNAVAILABLE = "Promiň, teď mám malou technickou pauzu. 🛠 Zkus to prosím za chvilku."
-SOMETHING_WENT_WRONG = "Jejda, něco se pokazilo. 🙈 Zkus to prosím znovu."
+UNSUPPORTED_MEDIA = as_character(
+    honzik=__(
+        "To je hezké, ale umím jen hlasové zprávy a text. 🙂 "
+        "Pošli mi hlasovku nebo napiš něco česky."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "To je hezké, ale umím jen hlasové zprávy a text. 🙂 "
+        "Pošlete mi hlasovou zprávu nebo napište něco česky."
+    ),
+)
+GROUP_CHAT = as_character(
+    honzik=__("Ahoj! Povídat si umím jen v soukromém chatu. Napiš mi napřímo. 🙂"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Dobrý den! Povídat si umím jen v soukromém chatu. Napište mi prosím napřímo. 🙂"),
+)
+STALE_BUTTON = __("Tohle tlačítko už neplatí. Zkus to znovu. 🙂")
+TEMPORARILY_UNAVAILABLE = as_character(
+    honzik=__("Promiň, teď mám malou technickou pauzu. 🛠 Zkus to prosím za chvilku."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Promiňte, teď mám malou technickou pauzu. 🛠 Zkuste to prosím za chvilku."),
+)
+SOMETHING_WENT_WRONG = as_character(
+    honzik=__("Jejda, něco se pokazilo. 🙈 Zkus to prosím znovu."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Jejda, něco se pokazilo. 🙈 Zkuste to prosím znovu."),
+)
 
 OPTION_LABELS: dict[str, str] = {
-    "level": "Úroveň",
-    "language": "Rodný jazyk",
-    "style": "Styl rozhovoru",
-    "corrections": "Opravy",
-    "speed": "Rychlost hlasu",
-    "character": "Postava",
-    "voice": "Hlasové odpovědi",
+    "level": __("Úroveň"),
+    "language": __("Rodný jazyk"),
+    "ui": __("Jazyk bota"),
+    "style": __("Styl rozhovoru"),
+    "corrections": __("Opravy"),
+    "speed": __("Rychlost hlasu"),
+    "character": __("Postava"),
+    "voice": __("Hlasové odpovědi"),
 }
 
 VALUE_LABELS: dict[str, dict[str, str]] = {
     "level": {
-        "beginner": "Začátečník (A1–A2)",
-        "intermediate": "Středně pokročilý (B1)",
-        "advanced": "Pokročilý (B2–C1)",
-        "native": "Rodilý mluvčí (C2)",
+        "beginner": __("Začátečník (A1–A2)"),
+        "intermediate": __("Středně pokročilý (B1)"),
+        "advanced": __("Pokročilý (B2–C1)"),
+        "native": __("Rodilý mluvčí (C2)"),
     },
+    # Each language in its own words: the learner must find theirs before any translation.
     "language": {
         "ru": "🇷🇺 Русский",
         "uk": "🇺🇦 Українська",
@@ -94,50 +186,101 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "de": "🇩🇪 Deutsch",
         "vi": "🇻🇳 Tiếng Việt",
     },
-    "style": {"friendly": "Přátelský", "tutor": "Učitel", "casual": "Pohodový"},
-    "corrections": {"minimal": "Jen to hlavní", "balanced": "Vyvážené", "detailed": "Podrobné"},
-    "speed": {
-        "very_slow": "Velmi pomalu",
-        "slow": "Pomalu",
-        "normal": "Normálně",
-        "native": "Jako rodilý",
+    "ui": {"czech": __("🇨🇿 Čeština"), "native": __("Můj rodný jazyk")},
+    "style": {"friendly": __("Přátelský"), "tutor": __("Učitel"), "casual": __("Pohodový")},
+    "corrections": {
+        "minimal": __("Jen to hlavní"),
+        "balanced": __("Vyvážené"),
+        "detailed": __("Podrobné"),
     },
-    "character": {"honzik": "Honzík (tyká)", "novakova": "Paní Nováková (vyká)"},
-    "voice": {"on": "Zapnuto", "off": "Vypnuto"},
+    "speed": {
+        "very_slow": __("Velmi pomalu"),
+        "slow": __("Pomalu"),
+        "normal": __("Normálně"),
+        "native": __("Jako rodilý"),
+    },
+    "character": {"honzik": __("Honzík (tyká)"), "novakova": __("Paní Nováková (vyká)")},
+    "voice": {"on": __("Zapnuto"), "off": __("Vypnuto")},
 }
 
 
 def value_label(option: str, value: str) -> str:
-    return VALUE_LABELS.get(option, {}).get(value, value)
+    return str(VALUE_LABELS.get(option, {}).get(value, value))
 
 
 def welcome(first_name: str | None) -> str:
     return WELCOME.format(name=f", {first_name}" if first_name else "")
 
 
-VOICE_TOO_LONG = (
-    "Tahle hlasovka je moc dlouhá ({seconds} s). 🙈 Pošli mi prosím kratší, nejvýš {limit} sekund."
+VOICE_TOO_LONG = as_character(
+    honzik=__(
+        "Tahle hlasovka je moc dlouhá ({seconds} s). 🙈 "
+        "Pošli mi prosím kratší, nejvýš {limit} sekund."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Tahle hlasová zpráva je moc dlouhá ({seconds} s). 🙈 "
+        "Pošlete mi prosím kratší, nejvýš {limit} sekund."
+    ),
 )
-VOICE_TOO_BIG = "Ten soubor je moc velký (Telegram mi dovolí stáhnout jen 20 MB). Zkus kratší. 🙂"
-TEXT_TOO_LONG = (
-    "To je dlouhý text! 📜 Zvládnu najednou nejvýš {limit} znaků. "
-    "Rozděl ho prosím na kratší zprávy."
+VOICE_TOO_BIG = as_character(
+    honzik=__("Ten soubor je moc velký (Telegram mi dovolí stáhnout jen 20 MB). Zkus kratší. 🙂"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Ten soubor je moc velký (Telegram mi dovolí stáhnout jen 20 MB). Zkuste kratší. 🙂"
+    ),
 )
-NO_WORDS = "Napiš mi prosím něco česky, třeba „Ahoj, jak se máš?“ 🙂"
-DIDNT_CATCH = "Promiň, nic jsem neslyšel. 🙉 Zkus to prosím znovu a mluv blíž k mikrofonu."
-CANT_HEAR = "Tuhle nahrávku neumím přehrát. 🎧 Pošli mi prosím normální hlasovou zprávu."
-TRY_AGAIN = (
-    "Promiň, teď se mi nedaří odpovědět. 🙈 Tvoje zpráva je uložená, "
-    "zkus to prosím za chvilku znovu."
+TEXT_TOO_LONG = as_character(
+    honzik=__(
+        "To je dlouhý text! 📜 Zvládnu najednou nejvýš {limit} znaků. "
+        "Rozděl ho prosím na kratší zprávy."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "To je dlouhý text! 📜 Zvládnu najednou nejvýš {limit} znaků. "
+        "Rozdělte ho prosím na kratší zprávy."
+    ),
 )
-EDITED = "Upravené zprávy nečtu. 🙂 Pošli mi prosím novou zprávu."
+NO_WORDS = as_character(
+    honzik=__("Napiš mi prosím něco česky, třeba „Ahoj, jak se máš?“ 🙂"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Napište mi prosím něco česky, třeba „Dobrý den, jak se máte?“ 🙂"),
+)
+DIDNT_CATCH = as_character(
+    honzik=__("Promiň, nic jsem neslyšel. 🙉 Zkus to prosím znovu a mluv blíž k mikrofonu."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Promiňte, nic jsem neslyšela. 🙉 Zkuste to prosím znovu a mluvte blíž k mikrofonu."
+    ),
+)
+CANT_HEAR = as_character(
+    honzik=__("Tuhle nahrávku neumím přehrát. 🎧 Pošli mi prosím normální hlasovou zprávu."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Tuhle nahrávku neumím přehrát. 🎧 Pošlete mi prosím normální hlasovou zprávu."),
+)
+TRY_AGAIN = as_character(
+    honzik=__(
+        "Promiň, teď se mi nedaří odpovědět. 🙈 Tvoje zpráva je uložená, "
+        "zkus to prosím za chvilku znovu."
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Promiňte, teď se mi nedaří odpovědět. 🙈 Vaše zpráva je uložená, "
+        "zkuste to prosím za chvilku znovu."
+    ),
+)
+EDITED = as_character(
+    honzik=__("Upravené zprávy nečtu. 🙂 Pošli mi prosím novou zprávu."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Upravené zprávy nečtu. 🙂 Pošlete mi prosím novou zprávu."),
+)
 
 HEARD = "🗣 „{text}“"
-SCORE = "✅ Skóre: {score}/100"
-CORRECTIONS_TITLE = "✏️ Opravy:"
+SCORE = __("✅ Skóre: {score}/100")
+CORRECTIONS_TITLE = __("✏️ Opravy:")
 CORRECTION = "• {original} → {corrected} ({explanation})"
 TIP = "💡 {tip}"
-SAVED_WORDS = "📚 Nová slovíčka: {words}"
+SAVED_WORDS = __("📚 Nová slovíčka: {words}")
 MAX_CORRECTIONS = 3
 
 
@@ -153,7 +296,7 @@ def reply_text(
     parts = [HEARD.format(text=heard)] if heard else []
     parts += [reply, "", SCORE.format(score=score)]
     if mistakes:
-        parts.append(CORRECTIONS_TITLE)
+        parts.append(str(CORRECTIONS_TITLE))
         parts += [
             CORRECTION.format(original=o, corrected=c, explanation=e)
             for o, c, e in mistakes[:MAX_CORRECTIONS]
@@ -201,7 +344,8 @@ def shorten(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return head.rstrip() + ELLIPSIS
 
 
-WEEKDAYS = ("po", "út", "st", "čt", "pá", "so", "ne")
+# TRANSLATORS: short weekday names, Monday to Sunday, as in "po 3.11." (a day in /stats).
+WEEKDAYS = (__("po"), __("út"), __("st"), __("čt"), __("pá"), __("so"), __("ne"))
 
 
 def plural(count: int, one: str, few: str, many: str) -> str:
@@ -213,96 +357,139 @@ def plural(count: int, one: str, few: str, many: str) -> str:
     return f"{count} {many}"
 
 
+# Czech, the source, has three forms where gettext's source has two: in Czech the count is
+# worded by `plural`, in any other language by its catalog's Plural-Forms (3 in uk and ru).
 def days_count(count: int) -> str:
+    if translating():
+        return ngettext("{count} den", "{count} dní", count).format(count=count)
     return plural(count, "den", "dny", "dní")
 
 
 def messages_count(count: int) -> str:
+    if translating():
+        return ngettext("{count} zpráva", "{count} zpráv", count).format(count=count)
     return plural(count, "zpráva", "zprávy", "zpráv")
 
 
 def words_count(count: int) -> str:
+    if translating():
+        return ngettext("{count} slovo", "{count} slov", count).format(count=count)
     return plural(count, "slovo", "slova", "slov")
 
 
 def vocabulary_count(count: int) -> str:
+    if translating():
+        return ngettext("{count} slovíčko", "{count} slovíček", count).format(count=count)
     return plural(count, "slovíčko", "slovíčka", "slovíček")
 
 
 def duration(seconds: float) -> str:
     whole = round(seconds)
     minutes, rest = divmod(whole, 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    if minutes:
+        return __("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest)
+    return __("{seconds} s").format(seconds=rest)
 
 
 def short_date(day: dt.date) -> str:
     return f"{WEEKDAYS[day.weekday()]} {day.day}.{day.month}."
 
 
-STATS_TITLE = "📊 Tvoje pokroky"
-STATS_TODAY = "Dnes: {messages} (hlasem {voice}), {words}, mluvení {spoken}"
-STATS_TODAY_EMPTY = "Dnes jsi ještě nic neřekl(a). Pošli mi hlasovku! 🎙"
-STATS_TODAY_SCORE = "Průměrné skóre dnes: {score}/100, nová slovíčka: {new_words}"
-STATS_STREAK = "🔥 Série: {current} · nejlepší: {best}"
-STATS_STREAK_BROKEN = "💔 Tvoje série se přerušila. Dnes můžeš začít novou! (nejlepší: {best})"
-STATS_STREAK_NONE = "🔥 Začni sérii ještě dnes! Stačí jedna zpráva denně."
-STATS_WEEK = "Posledních 7 dní:"
-STATS_DAY = "{day}  {bar} {count}"
-STATS_TOTALS = "Celkem: {messages}, {days} aktivně, {vocabulary}"
-STATS_TOTALS_SCORE = "Průměrné skóre celkem: {score}/100"
-
-SAVE_USAGE = "Napiš to takhle: /save slovo - překlad\nNapříklad: /save pivo - beer"
-WORD_SAVED = "Uloženo! 📚 {word} – {translation}"
-WORD_EXISTS = "Slovíčko „{word}“ už máš uložené. 🙂"
-WORDS_EMPTY = (
-    "Zatím nemáš žádná slovíčka. 📚 Povídej si s Honzíkem, nebo si ulož vlastní: "
-    "/save slovo - překlad"
+STATS_TITLE = __("📊 Tvoje pokroky")
+STATS_TODAY = __("Dnes: {messages} (hlasem {voice}), {words}, mluvení {spoken}")
+STATS_TODAY_EMPTY = as_character(
+    honzik=__("Dnes jsi ještě nic neřekl(a). Pošli mi hlasovku! 🎙"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Dnes jste ještě nic neřekl(a). Pošlete mi hlasovou zprávu! 🎙"),
 )
-WORDS_TITLE = "📚 Tvoje slovíčka ({count}), strana {page}/{pages}:"
+STATS_TODAY_SCORE = __("Průměrné skóre dnes: {score}/100, nová slovíčka: {new_words}")
+STATS_STREAK = __("🔥 Série: {current} · nejlepší: {best}")
+STATS_STREAK_BROKEN = __("💔 Tvoje série se přerušila. Dnes můžeš začít novou! (nejlepší: {best})")
+STATS_STREAK_NONE = __("🔥 Začni sérii ještě dnes! Stačí jedna zpráva denně.")
+STATS_WEEK = __("Posledních 7 dní:")
+STATS_DAY = "{day}  {bar} {count}"
+STATS_TOTALS = __("Celkem: {messages}, {days} aktivně, {vocabulary}")
+STATS_TOTALS_SCORE = __("Průměrné skóre celkem: {score}/100")
+STATS_SCENES = __("🎭 Procvičené scénky: {count} z {total} (/scenario)")
+
+SAVE_USAGE = __("Napiš to takhle: /save slovo - překlad\nNapříklad: /save pivo - beer")
+WORD_SAVED = __("Uloženo! 📚 {word} – {translation}")
+WORD_EXISTS = __("Slovíčko „{word}“ už máš uložené. 🙂")
+WORDS_EMPTY = as_character(
+    honzik=__(
+        "Zatím nemáš žádná slovíčka. 📚 Povídej si s Honzíkem, nebo si ulož vlastní: "
+        "/save slovo - překlad"
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Zatím nemáte žádná slovíčka. 📚 Povídejte si se mnou, nebo si uložte vlastní: "
+        "/save slovo - překlad"
+    ),
+)
+WORDS_TITLE = __("📚 Tvoje slovíčka ({count}), strana {page}/{pages}:")
 WORD_LINE = "• {word} – {translation}"
 PREVIOUS = "◀"
 NEXT = "▶"
 
-REVIEW_NOTHING_DUE = "Dnes nemáš nic k opakování. 🎉 Další slovíčka na tebe čekají {when}."
-REVIEW_CARD = "🃏 {word}\n\n(zbývá: {left})"
+REVIEW_NOTHING_DUE = __("Dnes nemáš nic k opakování. 🎉 Další slovíčka na tebe čekají {when}.")
+REVIEW_CARD = __("🃏 {word}\n\n(zbývá: {left})")
 REVIEW_ANSWER = "🃏 {word}\n\n➡️ {translation}"
 REVIEW_EXAMPLE = "💬 {example}"
-REVIEW_SHOW = "Ukázat překlad 👀"
-REVIEW_DONE = "Hotovo, pro dnešek máš zopakováno! 🎉 Další slovíčka na tebe čekají {when}."
-GRADE_LABELS = {"again": "Znovu", "hard": "Těžké", "good": "Dobré", "easy": "Snadné"}
-TODAY = "dnes"
-TOMORROW = "zítra"
+REVIEW_SHOW = __("Ukázat překlad 👀")
+REVIEW_DONE = __("Hotovo, pro dnešek máš zopakováno! 🎉 Další slovíčka na tebe čekají {when}.")
+GRADE_LABELS = {
+    "again": __("Znovu"),
+    "hard": __("Těžké"),
+    "good": __("Dobré"),
+    "easy": __("Snadné"),
+}
+TODAY = __("dnes")
+TOMORROW = __("zítra")
 
-RESET_MENU = "Co chceš udělat?"
-RESET_CONVERSATION = "🆕 Nový rozhovor"
-RESET_DATA = "🗑 Smazat všechna moje data"
-RESET_CONFIRM = "Opravdu smazat všechny tvoje zprávy, statistiky a slovíčka? Nejde to vrátit. 😟"
-RESET_YES = "Ano, smazat"
-RESET_NO = "Ne, nechat"
-RESET_CONVERSATION_DONE = "Dobře, začínáme znovu! 🙂 O čem si povídáme?"
-RESET_DATA_DONE = "Hotovo, všechno je smazané. Můžeme začít od nuly. 🙂"
-RESET_CANCELLED = "V pořádku, nic jsem nesmazal. 🙂"
+RESET_MENU = __("Co chceš udělat?")
+RESET_CONVERSATION = __("🆕 Nový rozhovor")
+RESET_DATA = __("🗑 Smazat všechna moje data")
+RESET_CONFIRM = __(
+    "Opravdu smazat všechny tvoje zprávy, statistiky a slovíčka? Nejde to vrátit. 😟"
+)
+RESET_YES = __("Ano, smazat")
+RESET_NO = __("Ne, nechat")
+RESET_CONVERSATION_DONE = as_character(
+    honzik=__("Dobře, začínáme znovu! 🙂 O čem si povídáme?"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Dobře, začínáme znovu! 🙂 O čem si budeme povídat?"),
+)
+RESET_DATA_DONE = __("Hotovo, všechno je smazané. Můžeme začít od nuly. 🙂")
+RESET_CANCELLED = as_character(
+    honzik=__("V pořádku, nic jsem nesmazal. 🙂"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("V pořádku, nic jsem nesmazala. 🙂"),
+)
 
 
 def when(day: dt.date | None, today: dt.date) -> str:
     if day is None or day <= today:
-        return TODAY
+        return str(TODAY)
     if day == today + dt.timedelta(days=1):
-        return TOMORROW
+        return str(TOMORROW)
     return f"{day.day}.{day.month}."
 
 
-ADMIN_ONLY = "Promiň, tohle je jen pro správce bota. 🙂"
-FLUSH_USAGE = "Použití: /cache_flush [{families}]"
-FLUSHED = "🧹 Smazáno klíčů v cache: {count} ({families})."
-REDIS_DOWN = "Redis teď není dostupný, cache nejde spravovat. Bot běží dál bez ní."
-CACHE_DISABLED = "Cache je vypnutá (CACHE_ENABLED=false)."
-CACHE_STATS_TITLE = "📈 Cache (všechny repliky od startu)"
-CACHE_STATS_FAMILY = "{family}: {hits} zásahů / {misses} minutí ({rate} %), klíčů: {keys}"
-CACHE_STATS_MEMORY = "Paměť Redis: {memory}"
-CACHE_STATS_SAVED = "Ušetřená volání OpenAI: {calls} ≈ ${dollars:.2f}"
-RATE_LIMITED = "Pomalu, pomalu! 🐢 Posíláš moc zpráv najednou. Zkus to prosím za minutku."
-DAILY_LIMIT = "Pro dnešek jsme si toho řekli hodně! 😊 Pokračujeme zítra."
+ADMIN_ONLY = __("Promiň, tohle je jen pro správce bota. 🙂")
+FLUSH_USAGE = __("Použití: /cache_flush [{families}]")
+FLUSHED = __("🧹 Smazáno klíčů v cache: {count} ({families}).")
+REDIS_DOWN = __("Redis teď není dostupný, cache nejde spravovat. Bot běží dál bez ní.")
+CACHE_DISABLED = __("Cache je vypnutá (CACHE_ENABLED=false).")
+CACHE_STATS_TITLE = __("📈 Cache (všechny repliky od startu)")
+CACHE_STATS_FAMILY = __("{family}: {hits} zásahů / {misses} minutí ({rate} %), klíčů: {keys}")
+CACHE_STATS_MEMORY = __("Paměť Redis: {memory}")
+CACHE_STATS_SAVED = __("Ušetřená volání OpenAI: {calls} ≈ ${dollars:.2f}")
+RATE_LIMITED = as_character(
+    honzik=__("Pomalu, pomalu! 🐢 Posíláš moc zpráv najednou. Zkus to prosím za minutku."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Pomalu, pomalu! 🐢 Posíláte moc zpráv najednou. Zkuste to prosím za minutku."),
+)
+DAILY_LIMIT = __("Pro dnešek jsme si toho řekli hodně! 😊 Pokračujeme zítra.")
 
 
 def revealed_card(word: str, translation: str, example: str | None) -> str:
@@ -311,3 +498,56 @@ def revealed_card(word: str, translation: str, example: str | None) -> str:
     if example:
         lines.append(REVIEW_EXAMPLE.format(example=example))
     return shorten("\n".join(lines))
+
+
+SCENARIO_MENU = as_character(
+    honzik=__("🎭 Vyber si situaci a zahrajeme si ji: já budu hrát druhou stranu."),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("🎭 Vyberte si situaci a zahrajeme si ji: já budu hrát druhou stranu."),
+)
+# TRANSLATORS: button labels and names of the role-play scenes (/scenario).
+SCENE_LABELS = {
+    "pub": __("🍺 V hospodě"),
+    "doctor": __("🩺 U lékaře"),
+    "station": __("🚉 Na nádraží"),
+    "foreign_police": __("🛂 Na cizinecké policii"),
+    "shop": __("🛒 V obchodě"),
+    "job_interview": __("💼 Pracovní pohovor"),
+    "flat": __("🏠 Pronájem bytu"),
+    "hairdresser": __("💇 U kadeřníka"),
+}
+SCENE_OFF = __("💬 Volný rozhovor")
+SCENE_STARTED = as_character(
+    honzik=__("Scénka: {scene}. Odpovídej, jako bys tam opravdu byl(a)! Konec: /scenario off"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Scénka: {scene}. Odpovídejte, jako byste tam opravdu byl(a)! Konec: /scenario off"
+    ),
+)
+SCENE_NO_OPENING = as_character(
+    honzik=__("Teď mi nejde začít. 🙈 Začni ty: napiš mi nebo pošli hlasovku!"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("Teď se mi nedaří začít. 🙈 Začněte vy: napište mi nebo pošlete hlasovou zprávu!"),
+)
+SCENE_ENDED = __("Konec scénky. 💬 Teď si zase povídáme, o čem chceme.")
+
+
+def _read(value: Any) -> Any:
+    """A text (or a table of texts) as the current update reads it."""
+    if isinstance(value, LazyProxy):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _read(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_read(item) for item in value)
+    return value
+
+
+class _Translated(ModuleType):
+    """`texts.X` read from outside: the text in the current locale and voice, as a `str`."""
+
+    def __getattribute__(self, name: str) -> Any:
+        return _read(super().__getattribute__(name))
+
+
+sys.modules[__name__].__class__ = _Translated

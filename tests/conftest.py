@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +26,7 @@ from bot.cache import Cache
 from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.i18n import speaking
 from bot.metrics import Metrics
 from bot.middlewares import InFlight
 from tests.support import services
@@ -56,6 +57,15 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
     }
     values.update(overrides)
     return Config(_env_file=None, **values)
+
+
+@pytest.fixture(autouse=True)
+def learner_locale() -> Iterator[None]:
+    """`texts.X` in a test reads as the default test learner sees it: an English-speaking
+    beginner (see `bot.i18n.locale_for`); a test about another learner wraps its own reads
+    in `speaking(...)`."""
+    with speaking("en"):
+        yield
 
 
 @pytest.fixture

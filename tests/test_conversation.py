@@ -75,7 +75,10 @@ def honzik_answer(
     return {
         "reply": reply,
         "corrected_text": corrected,
-        "mistakes": [{"original": o, "corrected": c, "explanation": e} for o, c, e in mistakes],
+        "mistakes": [
+            {"original": o, "corrected": c, "explanation": e, "category": "other"}
+            for o, c, e in mistakes
+        ],
         "score": score,
         "tip": tip,
         "new_words": [
@@ -345,7 +348,7 @@ async def test_voice_round_trip_answers_stores_and_caches(talk: Talk) -> None:
     # One text with what was heard, the reply, the score and at most three corrections.
     (text,) = talk.sent(2001)
     assert AHOJ_TEXT in text and reply in text
-    assert "Skóre: 72/100" in text
+    assert texts.SCORE.format(score=72) in text
     shown = [line for line in text.splitlines() if line.startswith("• ")]
     assert shown == [
         texts.CORRECTION.format(original=o, corrected=c, explanation=e) for o, c, e in mistakes[:3]
@@ -670,7 +673,7 @@ async def test_text_message_gets_the_reply_without_transcription(talk: Talk) -> 
 
     (text,) = talk.sent(2601)
     assert text.startswith(reply_for(AHOJ_TEXT))  # no "heard" line for typed text
-    assert "Skóre: 80/100" in text
+    assert texts.SCORE.format(score=80) in text
     assert talk.calls("transcriptions") == 0
     assert talk.oa.calls("chat")[0].body["messages"][-1]["content"] == AHOJ_TEXT
     assert len(talk.voices(2601)) == 1

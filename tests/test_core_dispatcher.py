@@ -20,6 +20,7 @@ from bot.cache import Cache
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import User, UserSettings
 from bot.handlers.keyboards import OnboardingCb, SettingsCb
+from bot.i18n import speaking
 from tests.conftest import make_config, make_resources
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -62,9 +63,10 @@ async def test_level_command_changes_db_and_cache_at_once(
     await feed(updates.message("/help", user=anna))
     await feed(updates.message("/level advanced", user=anna))
 
-    assert sent_texts(recorder)[-1] == texts.SETTING_SAVED.format(
-        label="Úroveň", value=texts.value_label("level", "advanced")
-    )
+    with speaking("cs"):  # advanced learners read the bot in Czech
+        assert sent_texts(recorder)[-1] == texts.SETTING_SAVED.format(
+            label="Úroveň", value=texts.value_label("level", "advanced")
+        )
     user, _ = await user_row(engine, 502)
     assert user.level == "advanced"
     cached = json.loads(await fake_redis.get("user:502:profile"))
@@ -81,7 +83,7 @@ async def test_bad_setting_value_lists_good_ones_and_changes_nothing(
 
     bad, current = sent_texts(recorder)
     assert bad == texts.SETTING_BAD_VALUE.format(values="very_slow | slow | normal | native")
-    assert "Zapnuto" in current and "/voice on | off" in current
+    assert texts.value_label("voice", "on") in current and "/voice on | off" in current
     _, settings = await user_row(engine, 503)
     assert settings.voice_speed == "normal"
 
@@ -107,13 +109,16 @@ async def test_settings_menu_shows_truth_and_buttons_change_it(
     await feed(updates.message("/settings", user=anna))
     menu = recorder.of(SendMessage)[-1].reply_markup
     labels = [button.text for row in menu.inline_keyboard for button in row]
-    assert "Opravy: Podrobné" in labels
+    assert (
+        f"{texts.OPTION_LABELS['corrections']}: {texts.value_label('corrections', 'detailed')}"
+        in labels
+    )
 
     await feed(updates.callback(SettingsCb(option="character", value="novakova").pack(), user=anna))
     _, settings = await user_row(engine, 505)
     assert settings.character == "novakova"
     answer = recorder.of(AnswerCallbackQuery)[-1]
-    assert answer.text is not None and "Paní Nováková" in answer.text
+    assert answer.text is not None and texts.value_label("character", "novakova") in answer.text
 
 
 async def test_forged_or_stale_buttons_get_an_alert(
@@ -279,7 +284,8 @@ async def test_redis_down_still_answers_from_database(
     await dp.feed_update(bot, updates.message("/level advanced", user=anna))
     await dp.feed_update(bot, updates.message("/level", user=anna))
 
-    assert texts.value_label("level", "advanced") in sent_texts(recorder)[-1]
+    with speaking("cs"):  # advanced learners read the bot in Czech
+        assert texts.value_label("level", "advanced") in sent_texts(recorder)[-1]
     assert cache.counters.errors >= 1
     assert await cache.health() == "unavailable"
     await cache.close()

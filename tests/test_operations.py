@@ -20,6 +20,7 @@ from bot import texts
 from bot.app import build_dispatcher
 from bot.cache import Cache, Family
 from bot.cache.admin import CounterSync, count_keys, flush
+from bot.handlers.admin import FLUSHABLE
 from bot.logs import QUIET_LOGGERS, setup_logging
 from bot.services.health import HealthService
 from bot.web.server import create_web_app
@@ -94,7 +95,7 @@ async def test_admin_flush_of_one_family(
     assert {"whisper:def", "tts:123:onyx", "user:1:profile"} <= left
     flushed, usage = texts_sent(recorder)
     assert flushed == texts.FLUSHED.format(count=1, families="honzik")
-    assert usage.startswith("Použití: /cache_flush")
+    assert usage == texts.FLUSH_USAGE.format(families="|".join(FLUSHABLE))
 
 
 async def test_flush_honours_the_key_prefix(
@@ -125,9 +126,12 @@ async def test_cache_stats_adds_up_replicas_and_estimates_savings(
     await feed(updates.message("/cache_stats", user=ADMIN))
 
     report = texts_sent(recorder)[-1]
-    assert "honzik: 3 zásahů / 0 minutí (100 %), klíčů: 1" in report
-    assert "Ušetřená volání OpenAI: 3 ≈ $0.00" in report
-    assert "Paměť Redis:" in report
+    assert (
+        texts.CACHE_STATS_FAMILY.format(family="honzik", hits=3, misses=0, rate=100, keys=1)
+        in report
+    )
+    assert texts.CACHE_STATS_SAVED.format(calls=3, dollars=0) in report
+    assert texts.CACHE_STATS_MEMORY.format(memory="") in report
 
 
 async def test_rate_limit_sends_one_notice_then_stays_quiet(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from bot.db.models import Message as MessageRow
 from bot.domain import LearnerSettings
 from bot.handlers import progress as progress_handler
 from bot.handlers.keyboards import ResetCb
+from bot.i18n import speaking
 from bot.services import days
 from bot.services.activity import Activity, record_activity
 from bot.services.conversation import Said
@@ -448,12 +450,14 @@ async def test_streak_grows_breaks_and_restarts(world: World) -> None:
         report = await world.report(anna)
         assert (report.progress.current_streak, report.progress.best_streak) == (3, 3)
         text = await world.stats_text(anna)
-        assert texts.STATS_STREAK.format(current="3 dny", best="3 dny") in text
+        assert (
+            texts.STATS_STREAK.format(current=texts.days_count(3), best=texts.days_count(3)) in text
+        )
 
         # Nothing on the 4th: on the 5th the streak is broken, the best one is kept.
         traveller.move_to(prague(2026, 5, 5, 10, 0))
         text = await world.stats_text(anna)
-        assert texts.STATS_STREAK_BROKEN.format(best="3 dny") in text
+        assert texts.STATS_STREAK_BROKEN.format(best=texts.days_count(3)) in text
         report = await world.report(anna)
         assert report.progress.current_streak == 0
         assert report.progress.best_streak == 3
@@ -462,7 +466,9 @@ async def test_streak_grows_breaks_and_restarts(world: World) -> None:
         # Talking again starts a new streak at one day.
         await world.say(anna)
         text = await world.stats_text(anna)
-        assert texts.STATS_STREAK.format(current="1 den", best="3 dny") in text
+        assert (
+            texts.STATS_STREAK.format(current=texts.days_count(1), best=texts.days_count(3)) in text
+        )
         report = await world.report(anna)
         assert (report.progress.current_streak, report.progress.best_streak) == (1, 3)
         assert not report.progress.streak_broken
@@ -475,7 +481,9 @@ async def test_yesterdays_streak_is_still_alive_today(world: World) -> None:
         await world.say(anna)
         traveller.move_to(prague(2026, 5, 2, 21, 0))
         text = await world.stats_text(anna)
-        assert texts.STATS_STREAK.format(current="1 den", best="1 den") in text
+        assert (
+            texts.STATS_STREAK.format(current=texts.days_count(1), best=texts.days_count(1)) in text
+        )
         assert texts.STATS_TODAY_EMPTY in text
 
 
@@ -499,31 +507,40 @@ async def test_no_activity_yet_invites_to_start_a_streak(world: World) -> None:
         text = await world.stats_text(anna)
     assert texts.STATS_STREAK_NONE in text
     assert texts.STATS_TODAY_EMPTY in text
-    assert texts.STATS_TOTALS.format(messages="0 zpráv", days="0 dní", vocabulary="0 slovíček") in (
-        text
+    totals = texts.STATS_TOTALS.format(
+        messages=texts.messages_count(0),
+        days=texts.days_count(0),
+        vocabulary=texts.vocabulary_count(0),
     )
+    assert totals in text
 
 
 # ------------------------------------------------------------------ 7. Czech plurals
+
+
+@pytest.fixture
+def czech() -> Iterator[None]:
+    with speaking("cs"):
+        yield
 
 
 @pytest.mark.parametrize(
     ("count", "expected"),
     [(0, "0 dní"), (1, "1 den"), (2, "2 dny"), (3, "3 dny"), (4, "4 dny"), (5, "5 dní")],
 )
-def test_days_count(count: int, expected: str) -> None:
+def test_days_count(czech: None, count: int, expected: str) -> None:
     assert texts.days_count(count) == expected
 
 
 @pytest.mark.parametrize(
     ("count", "expected"), [(11, "11 dní"), (21, "21 dní"), (22, "22 dní"), (104, "104 dní")]
 )
-def test_czech_has_no_few_form_above_four(count: int, expected: str) -> None:
+def test_czech_has_no_few_form_above_four(czech: None, count: int, expected: str) -> None:
     # Unlike Polish or Russian, Czech says "22 dní", not "22 dny".
     assert texts.days_count(count) == expected
 
 
-def test_other_plural_forms() -> None:
+def test_other_plural_forms(czech: None) -> None:
     assert [texts.messages_count(n) for n in (0, 1, 2, 4, 5)] == [
         "0 zpráv",
         "1 zpráva",
@@ -549,6 +566,7 @@ def test_other_plural_forms() -> None:
 async def test_stats_text_uses_the_plural_forms(world: World) -> None:
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(650)
+        await world.command(anna, "/ui czech")  # the Czech plural forms, as Czech readers see
         await world.say(anna, "Ahoj jak se máš", reply=honzik_reply(score=80))
         await world.say(
             anna,
@@ -557,7 +575,11 @@ async def test_stats_text_uses_the_plural_forms(world: World) -> None:
         )
         text = await world.stats_text(anna)
 
-    lines = text.split("\n")
+    with speaking("cs"):
+        _assert_czech_stats(text.split("\n"))
+
+
+def _assert_czech_stats(lines: list[str]) -> None:
     assert lines[0] == texts.STATS_TITLE
     assert (
         texts.STATS_TODAY.format(messages="2 zprávy", voice=0, words="6 slov", spoken="0 s")
@@ -813,7 +835,11 @@ async def test_reset_all_data_asks_first_then_deletes_only_that_learner(world: W
         assert texts.STATS_TODAY_EMPTY in text
         assert texts.STATS_STREAK_NONE in text
         assert (
-            texts.STATS_TOTALS.format(messages="0 zpráv", days="0 dní", vocabulary="0 slovíček")
+            texts.STATS_TOTALS.format(
+                messages=texts.messages_count(0),
+                days=texts.days_count(0),
+                vocabulary=texts.vocabulary_count(0),
+            )
             in text
         )
         assert texts.STATS_TOTALS_SCORE.split("{")[0] not in text

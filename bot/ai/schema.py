@@ -9,16 +9,39 @@ string: the answer is still delivered, in messages that fit (`bot.texts.split_me
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, Field
 
 MAX_MISTAKES = 10
+
+
+class MistakeCategory(StrEnum):
+    """What kind of mistake, stored with the message for the weekly summary; "other" keeps
+    a mistake that fits no kind from being forced into a wrong one."""
+
+    CASE = "case"
+    VERB_FORM = "verb_form"
+    AGREEMENT = "agreement"
+    WORD_ORDER = "word_order"
+    VOCABULARY = "vocabulary"
+    SPELLING = "spelling"
+    REGISTER = "register"
+    OTHER = "other"
 
 
 class Mistake(BaseModel):
     original: str = Field(description="What the learner said, exactly; at most 300 characters")
     corrected: str = Field(description="The correct Czech; at most 300 characters")
     explanation: str = Field(
-        description="A short explanation in simple Czech; at most 300 characters"
+        description="A short explanation, in the language the instructions name; "
+        "at most 300 characters"
+    )
+    category: MistakeCategory = Field(
+        description="case: a case ending; verb_form: conjugation, tense or aspect; agreement: "
+        "gender or number agreement; word_order: e.g. where 'se', 'jsem' go; vocabulary: a "
+        "wrong word or preposition; spelling: spelling or diacritics; register: ty/Vy, "
+        "formal or colloquial; other: none of these"
     )
 
 
@@ -44,6 +67,17 @@ class HonzikReply(BaseModel):
     )
     score: int = Field(ge=0, le=100, description="How correct and natural the Czech was")
     tip: str | None = Field(
-        description="One optional short tip in simple Czech; at most 300 characters"
+        description="One optional short tip, in the language the instructions name; "
+        "at most 300 characters"
     )
-    new_words: list[NewWord] = Field(max_length=3, description="Up to three new words")
+    new_words: list[NewWord] = Field(
+        max_length=3, description="Up to three new words useful at the learner's level"
+    )
+
+
+class SceneOpening(BaseModel):
+    """The character's first line of a role-play scene: nothing said yet, so nothing graded."""
+
+    reply: str = Field(
+        description="The opening line in Czech, in character; at most 300 characters"
+    )

@@ -25,7 +25,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.domain import Character, Corrections, Level, NativeLanguage, Style, VoiceSpeed
+from bot.domain import (
+    Character,
+    Corrections,
+    Level,
+    NativeLanguage,
+    Scene,
+    Style,
+    UiLanguage,
+    VoiceSpeed,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -100,6 +109,8 @@ class UserSettings(Timestamped, Base):
         one_of("corrections_level", Corrections),
         one_of("voice_speed", VoiceSpeed),
         one_of("character", Character),
+        one_of("ui_language", UiLanguage),
+        one_of("scene", Scene),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -110,6 +121,8 @@ class UserSettings(Timestamped, Base):
     character: Mapped[str] = mapped_column(String(16), default=Character.HONZIK.value)
     timezone: Mapped[str | None] = mapped_column(String(64))
     voice_replies: Mapped[bool] = mapped_column(Boolean, default=True)
+    ui_language: Mapped[str | None] = mapped_column(String(16))
+    scene: Mapped[str | None] = mapped_column(String(32))
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -121,6 +134,7 @@ class Message(Base):
     __table_args__ = (
         one_of("role", MessageRole),
         one_of("kind", MessageKind),
+        one_of("scene", Scene),
         Index(None, "user_id", "created_at"),
     )
 
@@ -136,6 +150,7 @@ class Message(Base):
     audio_file_id: Mapped[str | None] = mapped_column(String(256))
     answered: Mapped[bool] = mapped_column(Boolean, default=True)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    scene: Mapped[str | None] = mapped_column(String(32))  # the role-play it was said in
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=func.now()
     )

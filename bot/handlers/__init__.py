@@ -17,6 +17,7 @@ from bot.handlers import (
     help,
     progress,
     reset,
+    scenario,
     settings,
     start,
     words,
@@ -37,6 +38,7 @@ def routers() -> list[Router]:
         progress.create_router(),
         words.create_router(),
         reset.create_router(),
+        scenario.create_router(),
         conversation.create_router(),
     )
     return [errors.create_router(), private, fallback.create_router()]

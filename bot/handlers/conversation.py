@@ -8,8 +8,8 @@ import re
 from dataclasses import replace
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.types import Audio, BufferedInputFile, Message, VideoNote, Voice
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Audio, Message, VideoNote, Voice
 from aiogram.utils.chat_action import ChatActionMiddleware
 from aiohttp import ClientError, ClientResponseError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.db.models import MessageKind
 from bot.domain import LearnerSettings, Profile
 from bot.handlers.filters import When
+from bot.handlers.speaking import send_spoken
 from bot.services.conversation import ConversationService, Outcome, Said
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,6 @@ async def on_edited(message: Message) -> None:
     await message.answer(texts.EDITED)
 
 
-SPEECH_LIMIT = 4096  # characters OpenAI speaks in one request
-
-
 async def _reply(
     message: Message,
     bot: Bot,
@@ -147,28 +145,7 @@ async def _reply(
         await message.answer(part)
     if not settings.voice_replies:
         return
-    speech_text = texts.shorten(reply.reply, SPEECH_LIMIT)
-    try:
-        spoken = await voice.speak(speech_text, settings.character, settings.voice_speed)
-        if spoken.file_id is not None:
-            try:
-                await bot.send_voice(message.chat.id, spoken.file_id)
-                return
-            except TelegramBadRequest:
-                log.warning("cached voice file id rejected; uploading again")
-                spoken = await voice.speak(
-                    speech_text, settings.character, settings.voice_speed, refresh=True
-                )
-    except UpstreamError as exc:
-        log.warning("tts unavailable, text only: %s", exc)
-        return
-    sent = await bot.send_voice(
-        message.chat.id, BufferedInputFile(spoken.audio, filename="honzik.ogg")
-    )
-    if sent.voice is not None:
-        await voice.remember_upload(
-            speech_text, settings.character, settings.voice_speed, sent.voice.file_id
-        )
+    await send_spoken(bot, message.chat.id, reply.reply, settings, voice)
 
 
 def create_router() -> Router:

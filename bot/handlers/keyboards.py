@@ -9,7 +9,7 @@ Anything else fails `unpack`, so no filter matches and the fallback answers with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardMarkup
@@ -17,7 +17,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import AfterValidator, Field
 
 from bot import texts
-from bot.domain import OPTIONS, LearnerSettings, Option, Profile
+from bot.domain import OPTIONS, LearnerSettings, Option, Profile, Scene
 
 INT64_MAX = 2**63 - 1
 
@@ -136,4 +136,25 @@ def reset_confirm() -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts.RESET_YES, callback_data=ResetCb(action="confirm"))
     builder.button(text=texts.RESET_NO, callback_data=ResetCb(action="cancel"))
+    return builder.as_markup()
+
+
+class ScenarioCb(CallbackData, prefix="scn"):
+    """A scene to play, or "off" for free chat; anything else fails `unpack`."""
+
+    scene: Scene | Literal["off"]
+
+
+def scenario_menu(current: Scene | None) -> InlineKeyboardMarkup:
+    """The eight scenes and free chat, the current one marked."""
+    builder = InlineKeyboardBuilder()
+    for scene in Scene:
+        mark = "✅ " if scene is current else ""
+        builder.button(
+            text=mark + texts.SCENE_LABELS[scene.value], callback_data=ScenarioCb(scene=scene)
+        )
+    builder.adjust(2)
+    builder.row()
+    mark = "✅ " if current is None else ""
+    builder.button(text=mark + texts.SCENE_OFF, callback_data=ScenarioCb(scene="off"))
     return builder.as_markup()

@@ -9,7 +9,7 @@ from aiogram.utils.chat_action import ChatActionMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.domain import LearnerSettings, Profile
+from bot.domain import LearnerSettings, Profile, Scene
 from bot.handlers.filters import CommandIs
 from bot.services.chart import render_async
 from bot.services.stats import StatsReport, StatsService
@@ -64,6 +64,7 @@ def format_stats(report: StatsReport) -> str:
     ]
     if totals.average_score is not None:
         lines.append(texts.STATS_TOTALS_SCORE.format(score=round(totals.average_score)))
+    lines.append(texts.STATS_SCENES.format(count=totals.scenes, total=len(Scene)))
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ from bot import texts
 from bot.domain import OPTIONS, LearnerSettings, Option, Profile
 from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import SettingsCb, option_values, settings_menu
+from bot.i18n import speaking_to
 from bot.services.users import UserService
 
 
@@ -45,8 +46,10 @@ async def typed(
         await message.answer(texts.SETTING_BAD_VALUE.format(values=_choices(option)))
         return
     profile, settings = await users.change(session, profile, option, value)
-    shown = texts.value_label(option.name, option.shown(profile, settings))
-    await message.answer(texts.SETTING_SAVED.format(label=label, value=shown))
+    with speaking_to(profile, settings):  # `/ui czech` is answered in Czech
+        label = texts.OPTION_LABELS[option.name]
+        shown = texts.value_label(option.name, option.shown(profile, settings))
+        await message.answer(texts.SETTING_SAVED.format(label=label, value=shown))
 
 
 async def back(query: CallbackQuery, profile: Profile, settings: LearnerSettings) -> None:
@@ -80,12 +83,14 @@ async def pressed(
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
     profile, settings = await users.change(session, profile, option, value)
-    shown = texts.value_label(option.name, option.shown(profile, settings))
-    await query.answer(texts.SETTING_SAVED.format(label=label, value=shown))
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            texts.SETTINGS_TITLE, reply_markup=settings_menu(profile, settings)
-        )
+    with speaking_to(profile, settings):
+        label = texts.OPTION_LABELS[option.name]
+        shown = texts.value_label(option.name, option.shown(profile, settings))
+        await query.answer(texts.SETTING_SAVED.format(label=label, value=shown))
+        if isinstance(query.message, Message):
+            await query.message.edit_text(
+                texts.SETTINGS_TITLE, reply_markup=settings_menu(profile, settings)
+            )
 
 
 def create_router() -> Router:

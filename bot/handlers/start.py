@@ -1,4 +1,7 @@
-"""/start: welcome and a two-question onboarding (native language, level); skipping is fine."""
+"""/start: welcome and a two-question onboarding (native language, level); skipping is fine.
+
+The native language comes first, so the level question is already asked in it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from bot import texts
 from bot.domain import OPTIONS, Profile
 from bot.handlers.filters import CommandIs
 from bot.handlers.keyboards import OnboardingCb, onboarding
+from bot.i18n import speaking_to
 from bot.services.users import UserService
 
 
@@ -39,15 +43,18 @@ async def choose(
     if value is None:
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
-    profile, _ = await users.change(session, profile, option, value)
+    profile, settings = await users.change(session, profile, option, value)
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    if option.name == "language":
-        await query.message.edit_text(texts.ASK_LEVEL, reply_markup=onboarding(OPTIONS["level"]))
-    else:
-        await users.finish_onboarding(session, profile)
-        await query.message.edit_text(texts.ONBOARDING_DONE)
+    with speaking_to(profile, settings):
+        if option.name == "language":
+            await query.message.edit_text(
+                texts.ASK_LEVEL, reply_markup=onboarding(OPTIONS["level"])
+            )
+        else:
+            await users.finish_onboarding(session, profile)
+            await query.message.edit_text(texts.ONBOARDING_DONE)
 
 
 def create_router() -> Router:

@@ -48,8 +48,12 @@ class Said:
 
 @dataclass(slots=True)
 class Outcome:
+    """Honzík's answer and the stored rows, which the answer's buttons refer to by id."""
+
     reply: HonzikReply | None
     saved_words: list[str] = field(default_factory=list)
+    said_id: int | None = None
+    answer_id: int | None = None
 
 
 class ConversationService:
@@ -90,11 +94,11 @@ class ConversationService:
                 native=profile.native_language,
                 settings=settings,
                 history=[Turn(ROLES[item.role], item.text) for item in history],
+                spoken=said.kind is MessageKind.VOICE,
             )
         except UpstreamError:
             reply = None
-        saved = await self._store(session, profile, settings, said, reply, history)
-        return Outcome(reply=reply, saved_words=saved)
+        return await self._store(session, profile, settings, said, reply, history)
 
     async def store_unheard(
         self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
@@ -144,7 +148,7 @@ class ConversationService:
         said: Said,
         reply: HonzikReply | None,
         history: list[HistoryItem] | None,
-    ) -> list[str]:
+    ) -> Outcome:
         now = days.now()
         day = days.local_day(now, days.zone_of(settings, self.default_zone))
         learner = Message(
@@ -156,23 +160,25 @@ class ConversationService:
             audio_file_id=said.audio_file_id,
             telegram_message_id=said.telegram_message_id,
             answered=reply is not None,
+            scene=settings.scene,
             created_at=now,
         )
         session.add(learner)
         saved: list[str] = []
+        teacher: Message | None = None
         if reply is not None:
             learner.corrected_text = reply.corrected_text
             learner.mistakes = [mistake.model_dump() for mistake in reply.mistakes]
             learner.score = reply.score
-            session.add(
-                Message(
-                    user_id=profile.id,
-                    role=MessageRole.TEACHER.value,
-                    kind=MessageKind.TEXT.value,
-                    text=reply.reply,
-                    created_at=now + dt.timedelta(microseconds=1),
-                )
+            teacher = Message(
+                user_id=profile.id,
+                role=MessageRole.TEACHER.value,
+                kind=MessageKind.TEXT.value,
+                text=reply.reply,
+                scene=settings.scene,
+                created_at=now + dt.timedelta(microseconds=1),
             )
+            session.add(teacher)
             saved = await save_words(session, profile.id, reply.new_words, day)
         await record_activity(
             session,
@@ -190,7 +196,8 @@ class ConversationService:
         )
         await session.commit()
         await self._after_commit(profile, said, reply, history, saved)
-        return saved
+        answer_id = teacher.id if teacher is not None else None
+        return Outcome(reply, saved, said_id=learner.id, answer_id=answer_id)
 
     async def _after_commit(
         self,

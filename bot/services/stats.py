@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cache import Cache, Key, Keys
-from bot.db.models import DailyStats, SavedWord, User
+from bot.db.models import DailyStats, Message, MessageRole, SavedWord, User
 from bot.domain import LearnerSettings, Profile
 from bot.services import days
 
@@ -46,6 +46,7 @@ class Totals(BaseModel):
     average_score: float | None = None
     active_days: int = 0
     saved_words: int = 0
+    scenes: int = 0  # distinct role-play scenes the learner has spoken in
 
 
 class Progress(BaseModel):
@@ -157,6 +158,14 @@ class StatsService:
         saved_words = await session.scalar(
             select(func.count()).select_from(SavedWord).where(SavedWord.user_id == user_id)
         )
+        # Scenes spoken in, not scenes started: opening one and leaving is no practice.
+        scenes = await session.scalar(
+            select(func.count(func.distinct(Message.scene))).where(
+                Message.user_id == user_id,
+                Message.role == MessageRole.LEARNER.value,
+                Message.scene.is_not(None),
+            )
+        )
         first = today - dt.timedelta(days=CHART_DAYS - 1)
         rows = await session.execute(
             select(DailyStats.date, DailyStats.messages).where(
@@ -178,5 +187,6 @@ class StatsService:
                 average_score=average(totals_row[4], totals_row[5]),
                 active_days=totals_row[6],
                 saved_words=saved_words or 0,
+                scenes=scenes or 0,
             ),
         )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from bot.cache import Cache, Key, Keys
 from bot.db.engine import end_read
 from bot.db.models import User, UserSettings
-from bot.domain import LearnerSettings, Level, NativeLanguage, Option, Profile
+from bot.domain import LearnerSettings, Level, NativeLanguage, Option, Profile, Scene
 
 # Telegram's own accounts that post on behalf of others; never learners.
 SERVICE_ACCOUNTS = frozenset({777000, 1087968824, 136817688})
@@ -81,6 +81,14 @@ class UserService:
         return await self.update(
             session, profile, {option.field: value}, on_profile=option.on_profile
         )
+
+    async def set_scene(
+        self, session: AsyncSession, profile: Profile, scene: Scene | None
+    ) -> tuple[Profile, LearnerSettings]:
+        """The role-play scene (None: free chat): not an `Option`, as choosing one also opens
+        the scene (see `bot.services.scenes`)."""
+        changes = {"scene": None if scene is None else scene.value}
+        return await self.update(session, profile, changes, on_profile=False)
 
     async def finish_onboarding(self, session: AsyncSession, profile: Profile) -> Profile:
         new_profile, _ = await self.update(session, profile, {"onboarded": True}, on_profile=True)

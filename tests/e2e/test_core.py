@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bot import texts
+from bot.i18n import speaking
 from tests.e2e.harness import (
     BotProcess,
     Fleet,
@@ -108,9 +109,11 @@ def _empty_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProces
     bot.kill()
 
 
-def saved_text(option: str, value: str) -> str:
-    label = texts.OPTION_LABELS[option]
-    return texts.SETTING_SAVED.format(label=label, value=texts.value_label(option, value))
+def saved_text(option: str, value: str, locale: str = "en") -> str:
+    """What the learner reads after the change (advanced learners read the bot in Czech)."""
+    with speaking(locale):
+        label = texts.OPTION_LABELS[option]
+        return texts.SETTING_SAVED.format(label=label, value=texts.value_label(option, value))
 
 
 async def help_(tg: FakeTelegram, user: int) -> list[str]:
@@ -126,8 +129,10 @@ async def set_level(tg: FakeTelegram, user: int, level: str) -> list[str]:
 
 async def test_commands_are_published_at_start(core_bot: BotProcess, module_tg: FakeTelegram):
     calls = await module_tg.wait_for_method("setMyCommands")
-    published = {c["command"]: c["description"] for c in calls[-1].params["commands"]}
-    assert published == texts.COMMANDS
+    (czech,) = [c for c in calls if c.params.get("language_code") is None]
+    published = {c["command"]: c["description"] for c in czech.params["commands"]}
+    with speaking("cs"):
+        assert published == texts.COMMANDS
 
 
 async def test_start_welcomes_and_asks_the_native_language(
@@ -137,8 +142,9 @@ async def test_start_welcomes_and_asks_the_native_language(
     tg.add_user(user, "Olena", language_code="uk")
     calls = await exchange(tg, user, lambda: tg.send_command(user, "start"), count=2)
     welcome, question = texts_of(calls)
-    assert same_text(welcome, texts.welcome("Olena"))
-    assert same_text(question, texts.ASK_LANGUAGE)
+    with speaking("uk"):  # a new learner's native language is their Telegram app's
+        assert same_text(welcome, texts.welcome("Olena"))
+        assert same_text(question, texts.ASK_LANGUAGE)
     buttons = calls[1].params["reply_markup"]["inline_keyboard"]
     assert len([b for row in buttons for b in row]) == len(texts.VALUE_LABELS["language"]) + 1
 
@@ -153,7 +159,7 @@ async def test_level_advanced_is_saved_and_cached(
 ):
     user = 2003
     (answer,) = await set_level(module_tg, user, "advanced")
-    assert same_text(answer, saved_text("level", "advanced"))
+    assert same_text(answer, saved_text("level", "advanced", "cs"))
 
     # The cache is written before the confirmation is sent: no waiting needed.
     for key in (f"user:{user}:profile", f"user:{user}:settings"):
@@ -225,7 +231,7 @@ async def test_cache_disabled_writes_nothing_to_redis(_nocache: Stack):
     await exchange(tg, user, lambda: tg.send_command(user, "start"), count=2)
     await help_(tg, user)
     (answer,) = await set_level(tg, user, "advanced")
-    assert same_text(answer, saved_text("level", "advanced"))
+    assert same_text(answer, saved_text("level", "advanced", "cs"))
     # A whole conversation turn too (history, Honzík's answer, speech would all be cached).
     calls = await exchange(tg, user, lambda: tg.send_text(user, "Ahoj, jak se máš?"))
     await tg.wait_for_method("sendVoice", since=calls[0].seq, chat_id=user, timeout=10)
@@ -251,7 +257,7 @@ async def test_database_unavailable_makes_health_503(_pg: tuple[Stack, PostgresD
 
     # A learner the cache does not know yet gets a kind message, not silence.
     (answer,) = await help_(stack.tg, 2201)
-    assert same_text(answer, texts.TEMPORARILY_UNAVAILABLE)
+    assert same_text(answer, texts.TEMPORARILY_UNAVAILABLE)  # in the app's language
 
 
 async def test_missing_bot_token_exits_with_one_line_about_botfather(_no_token: BotProcess):

@@ -15,6 +15,7 @@ import pytest
 
 from bot import texts
 from bot.domain import OPTIONS
+from bot.i18n import speaking
 from tests.e2e.harness import same_text
 from tests.standins.telegram import DOWNLOAD, FakeTelegram
 
@@ -49,63 +50,65 @@ class Case:
     """Whether the bot may fetch the file from Telegram."""
 
 
-CASES = [
-    Case(
-        "empty-text",
-        5501,
-        lambda tg, u: tg.send_text(u, ""),
-        # Telegram itself never delivers an empty text; either hint is a clear answer.
-        (texts.NO_WORDS, texts.UNSUPPORTED_MEDIA),
-        [],
-    ),
-    Case("whitespace-only", 5502, lambda tg, u: tg.send_text(u, " \n\t  "), texts.NO_WORDS, []),
-    Case(
-        "5000-characters",
-        5503,
-        lambda tg, u: tg.send_text(u, ("Ahoj, jak se máš? " * 300)[:5000]),
-        texts.TEXT_TOO_LONG.format(limit=MAX_TEXT),
-        [],
-    ),
-    Case("emoji-only", 5504, lambda tg, u: tg.send_text(u, "😀🎉👍🇨🇿"), texts.NO_WORDS, []),
-    Case(
-        "voice-of-0-seconds",
-        5505,
-        lambda tg, u: tg.send_voice(u, audio("silence.ogg"), duration=0),
-        texts.DIDNT_CATCH,
-        [("voice", "", False)],
-        downloads=True,
-    ),
-    Case(
-        "voice-over-the-limit",
-        5506,
-        lambda tg, u: tg.send_voice(u, audio("ahoj_jak_se_mas.ogg"), MAX_VOICE_SECONDS + 1),
-        texts.VOICE_TOO_LONG.format(seconds=MAX_VOICE_SECONDS + 1, limit=MAX_VOICE_SECONDS),
-        [],
-    ),
-    Case(
-        "not-audio-sent-as-audio",
-        5507,
-        lambda tg, u: tg.send_audio(u, audio("corrupt.ogg"), 3, file_name="nahravka.ogg"),
-        texts.CANT_HEAR,
-        [("voice", "", False)],
-        downloads=True,
-    ),
-    Case(
-        "document",
-        5508,
-        lambda tg, u: tg.send_document(u, b"%PDF-1.4\n%%EOF\n", "ukol.pdf"),
-        texts.UNSUPPORTED_MEDIA,
-        [],
-    ),
-    Case("sticker", 5509, lambda tg, u: tg.send_sticker(u, "🐻"), texts.UNSUPPORTED_MEDIA, []),
-    Case(
-        "bad-setting-value",
-        5510,
-        lambda tg, u: tg.send_command(u, "level", "galactic"),
-        texts.SETTING_BAD_VALUE.format(values=" | ".join(OPTIONS["level"].values)),
-        [],
-    ),
-]
+# Read as the default test learner reads them: in English (see tests/conftest.py).
+with speaking("en"):
+    CASES = [
+        Case(
+            "empty-text",
+            5501,
+            lambda tg, u: tg.send_text(u, ""),
+            # Telegram itself never delivers an empty text; either hint is a clear answer.
+            (texts.NO_WORDS, texts.UNSUPPORTED_MEDIA),
+            [],
+        ),
+        Case("whitespace-only", 5502, lambda tg, u: tg.send_text(u, " \n\t  "), texts.NO_WORDS, []),
+        Case(
+            "5000-characters",
+            5503,
+            lambda tg, u: tg.send_text(u, ("Ahoj, jak se máš? " * 300)[:5000]),
+            texts.TEXT_TOO_LONG.format(limit=MAX_TEXT),
+            [],
+        ),
+        Case("emoji-only", 5504, lambda tg, u: tg.send_text(u, "😀🎉👍🇨🇿"), texts.NO_WORDS, []),
+        Case(
+            "voice-of-0-seconds",
+            5505,
+            lambda tg, u: tg.send_voice(u, audio("silence.ogg"), duration=0),
+            texts.DIDNT_CATCH,
+            [("voice", "", False)],
+            downloads=True,
+        ),
+        Case(
+            "voice-over-the-limit",
+            5506,
+            lambda tg, u: tg.send_voice(u, audio("ahoj_jak_se_mas.ogg"), MAX_VOICE_SECONDS + 1),
+            texts.VOICE_TOO_LONG.format(seconds=MAX_VOICE_SECONDS + 1, limit=MAX_VOICE_SECONDS),
+            [],
+        ),
+        Case(
+            "not-audio-sent-as-audio",
+            5507,
+            lambda tg, u: tg.send_audio(u, audio("corrupt.ogg"), 3, file_name="nahravka.ogg"),
+            texts.CANT_HEAR,
+            [("voice", "", False)],
+            downloads=True,
+        ),
+        Case(
+            "document",
+            5508,
+            lambda tg, u: tg.send_document(u, b"%PDF-1.4\n%%EOF\n", "ukol.pdf"),
+            texts.UNSUPPORTED_MEDIA,
+            [],
+        ),
+        Case("sticker", 5509, lambda tg, u: tg.send_sticker(u, "🐻"), texts.UNSUPPORTED_MEDIA, []),
+        Case(
+            "bad-setting-value",
+            5510,
+            lambda tg, u: tg.send_command(u, "level", "galactic"),
+            texts.SETTING_BAD_VALUE.format(values=" | ".join(OPTIONS["level"].values)),
+            [],
+        ),
+    ]
 
 
 def downloads_since(tg: FakeTelegram, mark: int) -> list[str]:

@@ -12,10 +12,13 @@ The `main` bot reaches its Redis through a `TcpProxy`, which these tests cut and
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import pytest
 
 from bot import texts
-from bot.domain import OPTIONS
+from bot.domain import OPTIONS, Level, UiLanguage, ui_language_of
+from bot.i18n import speaking
 from tests.e2e.harness import same_text
 
 from .invariants import assert_invariants
@@ -65,19 +68,27 @@ async def heal(dep: Deployment) -> None:
     )
 
 
+def read_at(level: str) -> AbstractContextManager[None]:
+    """The bot's language for an English-speaking learner at `level` (Czech from advanced)."""
+    czech = ui_language_of(Level(level), None) is UiLanguage.CZECH
+    return speaking("cs" if czech else "en")
+
+
 def current_level(level: str) -> str:
-    return texts.SETTING_CURRENT.format(
-        label=texts.OPTION_LABELS["level"],
-        value=texts.value_label("level", level),
-        name="level",
-        values=" | ".join(OPTIONS["level"].values),
-    )
+    with read_at(level):
+        return texts.SETTING_CURRENT.format(
+            label=texts.OPTION_LABELS["level"],
+            value=texts.value_label("level", level),
+            name="level",
+            values=" | ".join(OPTIONS["level"].values),
+        )
 
 
 def saved_level(level: str) -> str:
-    return texts.SETTING_SAVED.format(
-        label=texts.OPTION_LABELS["level"], value=texts.value_label("level", level)
-    )
+    with read_at(level):
+        return texts.SETTING_SAVED.format(
+            label=texts.OPTION_LABELS["level"], value=texts.value_label("level", level)
+        )
 
 
 async def test_partition_is_survived(main: Deployment) -> None:

@@ -15,7 +15,7 @@ from aiogram.types import Update
 from aiogram.types import User as TgUser
 from fakeredis import FakeAsyncRedis
 
-from bot.ai.schema import HonzikReply, Mistake, NewWord
+from bot.ai.schema import HonzikReply, Mistake, MistakeCategory, NewWord
 from bot.app import Resources
 from bot.cache import Cache, Keys
 from bot.domain import LearnerSettings, Profile
@@ -47,7 +47,10 @@ def honzik_reply(
     return HonzikReply(
         reply=reply,
         corrected_text="",
-        mistakes=[Mistake(original="x", corrected="y", explanation="z")] * mistakes,
+        mistakes=[
+            Mistake(original="x", corrected="y", explanation="z", category=MistakeCategory.CASE)
+        ]
+        * mistakes,
         score=score,
         tip=None,
         new_words=[NewWord(word=w, translation=t, example=e) for w, t, e in words],
