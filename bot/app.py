@@ -34,6 +34,7 @@ from bot import handlers, texts
 from bot.ai import create_openai
 from bot.ai.honzik import Honzik
 from bot.ai.speech import Voice, Whisper
+from bot.ai.translate import Translator
 from bot.cache import Cache, create_cache, keys_for
 from bot.cache.admin import CounterSync
 from bot.config import Config
@@ -55,6 +56,7 @@ from bot.runtime.inbox import Inbox
 from bot.runtime.polling import Poller
 from bot.runtime.stopping import pause, unless_stopped
 from bot.runtime.webhook import WebhookEndpoint
+from bot.services.answers import AnswersService
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
 from bot.services.reset import ResetService
@@ -148,6 +150,9 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         words=WordsService(cache, keys, config.zone),
         reset=reset,
         scenes=SceneService(users, reset, conversation),
+        answers=AnswersService(
+            cache, keys, Translator(client, cache, keys, metrics, config.openai_model)
+        ),
         whisper=Whisper(client, cache, keys, metrics, config.whisper_model),
         voice=Voice(client, cache, keys, metrics, config.tts_model, voices),
         counter_sync=CounterSync(cache, cache.counters),

@@ -291,11 +291,14 @@ def reply_text(
     tip: str | None,
     saved_words: list[str],
     heard: str | None = None,
+    corrected: str | None = None,
 ) -> str:
-    """Honzík's answer, then the score and at most three corrections, compactly."""
+    """Honzík's answer, then the score, the corrected sentence and at most three corrections."""
     parts = [HEARD.format(text=heard)] if heard else []
     parts += [reply, "", SCORE.format(score=score)]
     if mistakes:
+        if corrected:
+            parts.append(CORRECTED.format(text=corrected))
         parts.append(str(CORRECTIONS_TITLE))
         parts += [
             CORRECTION.format(original=o, corrected=c, explanation=e)
@@ -530,6 +533,12 @@ SCENE_NO_OPENING = as_character(
     novakova=__("Teď se mi nedaří začít. 🙈 Začněte vy: napište mi nebo pošlete hlasovou zprávu!"),
 )
 SCENE_ENDED = __("Konec scénky. 💬 Teď si zase povídáme, o čem chceme.")
+# TRANSLATORS: the whole sentence the learner said, corrected.
+CORRECTED = __("✔️ Správně: {text}")
+TRANSLATE = __("🌐 Přeložit")
+HEAR = __("🔊 Poslechnout správně")
+TRANSLATION = "🌐 {text}"
+TRANSLATION_FAILED = __("Překlad teď nejde, zkus to prosím za chvilku. 🙈")
 
 
 def _read(value: Any) -> Any:

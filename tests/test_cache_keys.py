@@ -40,6 +40,7 @@ def test_cache_key_patterns_and_ttls() -> None:
         (KEYS.words_all(3, str), "words:3:all", Family.WORDS, 100),
         (KEYS.words_due(3, 40, str), "words:3:due", Family.WORDS, 40),
         (KEYS.words_version(3), "words:3:version", Family.WORDS, VERSION_TTL),
+        (KEYS.translate("t", "uk", str), "translate:t:uk", Family.TRANSLATE, 1000),
     ]
     for key, name, family, ttl in built:
         assert (key.name, key.family, key.ttl) == (name, family, ttl)

@@ -687,9 +687,9 @@ async def test_text_over_the_limit_is_refused_and_not_stored(talk: Talk) -> None
     await talk.text(2602, "slovo " * (MAX_TEXT // 6 + 1))
     await talk.text(2602, "a" * MAX_TEXT)  # exactly at the limit is fine
 
-    refusal, answer = talk.sent(2602)
+    refusal, *answer = talk.sent(2602)  # the answer and its corrected sentence: two messages
     assert refusal == texts.TEXT_TOO_LONG.format(limit=MAX_TEXT)
-    assert reply_for("a" * MAX_TEXT) in answer
+    assert reply_for("a" * MAX_TEXT) in answer[0]
     assert talk.calls("chat") == 1
     (learner, _) = await talk.rows(2602)
     assert learner.text == "a" * MAX_TEXT
@@ -876,7 +876,9 @@ async def test_a_very_long_transcript_is_echoed_whole_in_messages_that_fit(talk:
     parts = talk.sent(3003)
     assert all(len(part) <= TELEGRAM_TEXT for part in parts), [len(p) for p in parts]
     mistakes = [("jak se mas", "jak se máš", "chybí háček")]
-    whole = texts.reply_text(reply_for(heard), 80, mistakes, None, [], heard=heard)
+    whole = texts.reply_text(
+        reply_for(heard), 80, mistakes, None, [], heard=heard, corrected=f"OPRAVENO: {heard}"
+    )
     assert " ".join(parts).split() == whole.split()
     assert len(talk.voices(3003)) == 1
 

@@ -26,15 +26,17 @@ class Family(StrEnum):
     WHISPER = "whisper"
     TTS = "tts"
     WORDS = "words"
+    TRANSLATE = "translate"
 
 
-# Entries made from what a learner said (their transcript, Honzík's answer to it and its voice):
-# listed in the learner's content index, so "delete all my data" deletes them too.
-CONTENT_FAMILIES = frozenset({Family.HONZIK, Family.WHISPER, Family.TTS})
+# Entries made from what a learner said (their transcript, Honzík's answer to it, its voice and
+# its translation): listed in the learner's content index, so "delete all my data" deletes
+# them too. A translation is Honzík's answer in other words, so it goes wherever the answer goes.
+CONTENT_FAMILIES = frozenset({Family.HONZIK, Family.WHISPER, Family.TTS, Family.TRANSLATE})
 
 # The first segment of every key the bot caches; what `/cache_flush` may delete. Rate limits,
 # budgets, update marks and the shared counters live under other roots and survive a flush.
-KEY_ROOTS: tuple[str, ...] = ("user", "stats", "honzik", "whisper", "tts", "words")
+KEY_ROOTS: tuple[str, ...] = ("user", "stats", "honzik", "whisper", "tts", "words", "translate")
 
 # Version counters must outlive every entry stamped with them (the longest lives a day).
 VERSION_TTL = 2 * 86400
@@ -116,6 +118,10 @@ class Keys:
 
     def tts(self, text_digest: str, voice: str, kind: type[T]) -> Key[T]:
         return Key(f"tts:{text_digest}:{voice}", Family.TTS, self.ttl.openai, kind)
+
+    def translate(self, digest: str, language: str, kind: type[T]) -> Key[T]:
+        """One text's translation into `language`, shared by every learner who asks for it."""
+        return Key(f"translate:{digest}:{language}", Family.TRANSLATE, self.ttl.openai, kind)
 
     def words_all(self, user_id: int, kind: type[T]) -> Key[T]:
         return Key(f"words:{user_id}:all", Family.WORDS, self.ttl.user, kind)

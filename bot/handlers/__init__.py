@@ -11,6 +11,7 @@ from aiogram import Router
 
 from bot.handlers import (
     admin,
+    answer_buttons,
     conversation,
     errors,
     fallback,
@@ -39,6 +40,7 @@ def routers() -> list[Router]:
         words.create_router(),
         reset.create_router(),
         scenario.create_router(),
+        answer_buttons.create_router(),
         conversation.create_router(),
     )
     return [errors.create_router(), private, fallback.create_router()]

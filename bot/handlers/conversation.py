@@ -22,6 +22,7 @@ from bot.config import Config
 from bot.db.models import MessageKind
 from bot.domain import LearnerSettings, Profile
 from bot.handlers.filters import When
+from bot.handlers.keyboards import answer_buttons
 from bot.handlers.speaking import send_spoken
 from bot.services.conversation import ConversationService, Outcome, Said
 
@@ -139,10 +140,22 @@ async def _reply(
         return
     mistakes = [(m.original, m.corrected, m.explanation) for m in reply.mistakes]
     text = texts.reply_text(
-        reply.reply, reply.score, mistakes, reply.tip, outcome.saved_words, heard
+        reply.reply,
+        reply.score,
+        mistakes,
+        reply.tip,
+        outcome.saved_words,
+        heard,
+        corrected=reply.corrected_text,
     )
-    for part in texts.split_message(text):
+    *parts, last = texts.split_message(text)
+    for part in parts:
         await message.answer(part)
+    buttons = None
+    if outcome.answer_id is not None:
+        said_id = outcome.said_id if reply.mistakes and reply.corrected_text else None
+        buttons = answer_buttons(outcome.answer_id, said_id)
+    await message.answer(last, reply_markup=buttons)
     if not settings.voice_replies:
         return
     await send_spoken(bot, message.chat.id, reply.reply, settings, voice)

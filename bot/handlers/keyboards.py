@@ -158,3 +158,20 @@ def scenario_menu(current: Scene | None) -> InlineKeyboardMarkup:
     mark = "✅ " if current is None else ""
     builder.button(text=mark + texts.SCENE_OFF, callback_data=ScenarioCb(scene="off"))
     return builder.as_markup()
+
+
+class TranslateCb(CallbackData, prefix="tr"):
+    answer_id: RowId
+
+
+class HearCb(CallbackData, prefix="hear"):
+    said_id: RowId
+
+
+def answer_buttons(answer_id: int, said_id: int | None) -> InlineKeyboardMarkup:
+    """Under Honzík's answer: 🌐 its translation, and 🔊 the corrected sentence if any."""
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.TRANSLATE, callback_data=TranslateCb(answer_id=answer_id))
+    if said_id is not None:
+        builder.button(text=texts.HEAR, callback_data=HearCb(said_id=said_id))
+    return builder.as_markup()

@@ -299,8 +299,20 @@ async def test_cache_flush_by_an_admin_deletes_every_cache_key_and_nothing_else(
 ):
     tg, learner = module_tg, 4902
     # Fill every family: a text and a voice turn (user, history, honzik, tts, whisper,
-    # stats versions), /stats (daily figures, chart), /save and /words (words).
-    await text_turn(tg, hook, learner, "Dobrý den, chci se učit česky.")
+    # stats versions), its 🌐 (translate), /stats (daily figures, chart), /save and /words.
+    turn = await hook_exchange(
+        tg, hook, learner, lambda: tg.send_text(learner, "Dobrý den, chci se učit česky.")
+    )
+    await tg.wait_for_method("sendVoice", since=turn[0].seq, chat_id=learner, timeout=10)
+    (translate,) = [
+        button["callback_data"]
+        for row in turn[0].params["reply_markup"]["inline_keyboard"]
+        for button in row
+        if button["callback_data"].startswith("tr:")
+    ]
+    await hook_exchange(
+        tg, hook, learner, lambda: tg.press_button(learner, turn[0].result, translate)
+    )
     ogg = (AUDIO_DIR / "dobry_den.ogg").read_bytes()
     mark = tg.mark()
     await hook_exchange(tg, hook, learner, lambda: tg.send_voice(learner, ogg), method="sendVoice")
