@@ -7,6 +7,7 @@ MLUV_REQUIRE_SERVICES=1 (CI does) to make a test that still cannot have one fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -104,6 +105,20 @@ def make_resources(config: Config, engine: AsyncEngine, cache: Cache) -> Resourc
         inflight=inflight,
         metrics=Metrics(cache.counters, lambda: inflight.count),
     )
+
+
+@contextlib.asynccontextmanager
+async def dispatcher_against(
+    openai_url: str, tmp_path: Path, engine: AsyncEngine, cache: Cache
+) -> AsyncIterator[Dispatcher]:
+    """The real dispatcher talking to an OpenAI stand-in, without client retries: a 200 is
+    never retried anyway, and a failure is then immediate."""
+    config = make_config(tmp_path, openai_base_url=openai_url, openai_max_retries=0)
+    resources = make_resources(config, engine, cache)
+    try:
+        yield build_dispatcher(resources)
+    finally:
+        await resources.openai.close()
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from aiogram.types import InputFile
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
-from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
 from bot.handlers.keyboards import TranslateCb
-from tests.conftest import make_config, make_resources
+from tests.conftest import dispatcher_against
 from tests.standins.openai import FakeOpenAI
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -61,10 +60,8 @@ async def oa() -> AsyncIterator[FakeOpenAI]:
 async def dispatcher(
     tmp_path: Path, engine: AsyncEngine, cache: Cache, oa: FakeOpenAI
 ) -> AsyncIterator[Dispatcher]:
-    config = make_config(tmp_path, openai_base_url=oa.base_url, openai_max_retries=0)
-    resources: Resources = make_resources(config, engine, cache)
-    yield build_dispatcher(resources)
-    await resources.openai.close()
+    async with dispatcher_against(oa.base_url, tmp_path, engine, cache) as dp:
+        yield dp
 
 
 async def say(dp: Dispatcher, bot: Bot, recorder: RecordingSession, uid: int, text: str) -> Any:

@@ -25,12 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
 from bot.ai.speech import container
-from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
 from bot.db.engine import create_sessionmaker
 from bot.db.models import Message as MessageRow
 from bot.db.models import User
-from tests.conftest import make_config, make_resources
+from tests.conftest import dispatcher_against
 from tests.standins.openai import AUDIO_DIR, FakeOpenAI
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -54,11 +53,8 @@ async def oa() -> AsyncIterator[FakeOpenAI]:
 async def dp(
     tmp_path: Path, engine: AsyncEngine, cache: Cache, oa: FakeOpenAI
 ) -> AsyncIterator[Dispatcher]:
-    """No client retries: a 200 is never retried anyway, and failures are then immediate."""
-    config = make_config(tmp_path, openai_base_url=oa.base_url, openai_max_retries=0)
-    resources: Resources = make_resources(config, engine, cache)
-    yield build_dispatcher(resources)
-    await resources.openai.close()
+    async with dispatcher_against(oa.base_url, tmp_path, engine, cache) as dispatcher:
+        yield dispatcher
 
 
 def media_update(

@@ -19,10 +19,9 @@ from fakeredis import FakeAsyncRedis
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build_dispatcher
 from bot.cache import Cache, CacheTTLs, Family, Keys
 from bot.handlers.keyboards import ResetCb
-from tests.conftest import make_config, make_resources
+from tests.conftest import dispatcher_against
 from tests.standins.openai import AUDIO_DIR, FakeOpenAI
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -63,10 +62,8 @@ async def oa() -> AsyncIterator[FakeOpenAI]:
 async def dp(
     tmp_path: Path, engine: AsyncEngine, cache: Cache, oa: FakeOpenAI
 ) -> AsyncIterator[Dispatcher]:
-    config = make_config(tmp_path, openai_base_url=oa.base_url, openai_max_retries=0)
-    resources = make_resources(config, engine, cache)
-    yield build_dispatcher(resources)
-    await resources.openai.close()
+    async with dispatcher_against(oa.base_url, tmp_path, engine, cache) as dispatcher:
+        yield dispatcher
 
 
 async def content_keys(redis: FakeAsyncRedis) -> set[str]:

@@ -22,14 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
 from bot.ai.schema import HonzikReply
-from bot.app import Resources, build_dispatcher
 from bot.cache import Cache
 from bot.db.engine import create_sessionmaker
 from bot.db.models import Message as MessageRow
 from bot.db.models import User, UserSettings
 from bot.domain import Scene
 from bot.handlers.keyboards import ScenarioCb
-from tests.conftest import make_config, make_resources
+from tests.conftest import dispatcher_against
 from tests.standins.openai import FakeOpenAI, OpenAICall
 from tests.support import updates
 from tests.support.recording import RecordingSession
@@ -112,10 +111,8 @@ async def play(
     recorder: RecordingSession,
     oa: FakeOpenAI,
 ) -> AsyncIterator[Play]:
-    config = make_config(tmp_path, openai_base_url=oa.base_url, openai_max_retries=0)
-    resources: Resources = make_resources(config, engine, cache)
-    yield Play(oa, build_dispatcher(resources), bot, recorder, engine)
-    await resources.openai.close()
+    async with dispatcher_against(oa.base_url, tmp_path, engine, cache) as dp:
+        yield Play(oa, dp, bot, recorder, engine)
 
 
 def buttons(markup: InlineKeyboardMarkup | None) -> dict[str, str]:
