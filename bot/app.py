@@ -54,11 +54,13 @@ from bot.middlewares.telegram_retry import RetryAfterMiddleware
 from bot.middlewares.timing import HandlerTimingMiddleware
 from bot.runtime.inbox import Inbox
 from bot.runtime.polling import Poller
+from bot.runtime.reminders import ReminderScheduler
 from bot.runtime.stopping import pause, unless_stopped
 from bot.runtime.webhook import WebhookEndpoint
 from bot.services.answers import AnswersService
 from bot.services.conversation import ConversationService
 from bot.services.health import HealthService
+from bot.services.reminders import ReminderService
 from bot.services.reset import ResetService
 from bot.services.scenes import SceneService
 from bot.services.stats import StatsService
@@ -150,6 +152,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         words=WordsService(cache, keys, config.zone),
         reset=reset,
         scenes=SceneService(users, reset, conversation),
+        reminders=ReminderService(users, config.zone),
         answers=AnswersService(
             cache, keys, Translator(client, cache, keys, metrics, config.openai_model)
         ),
@@ -211,6 +214,7 @@ async def run(config: Config) -> int:
     bot = create_bot(config)
     runner: web.AppRunner | None = None
     sync: asyncio.Task[None] | None = None
+    reminding: asyncio.Task[None] | None = None
     try:
         if config.auto_migrate:
             await migrate.upgrade(resources.engine)
@@ -234,6 +238,16 @@ async def run(config: Config) -> int:
         stop = _stop_on_signals()
         counter_sync: CounterSync = dp["counter_sync"]
         sync = asyncio.create_task(counter_sync.run_forever())
+        scheduler = ReminderScheduler(
+            bot,
+            resources.sessionmaker,
+            dp["reminders"],
+            dp["voice"],
+            resources.metrics,
+            per_second=config.reminder_messages_per_second,
+            interval=config.reminder_check_seconds,
+        )
+        reminding = asyncio.create_task(scheduler.run(stop))
         try:
             if config.webhook_url:
                 await _serve_webhook(dp, bot, runner, resources.inflight, config, health, stop)
@@ -245,8 +259,9 @@ async def run(config: Config) -> int:
         await counter_sync.push()
         return 0
     finally:
-        if sync is not None:
-            sync.cancel()
+        for task in (sync, reminding):
+            if task is not None:
+                task.cancel()
         if runner is not None:
             await runner.cleanup()
         await bot.session.close()

@@ -86,6 +86,8 @@ class Config(DatabaseConfig):
     webhook_max_connections: int = Field(default=100, ge=1, le=100)
 
     rate_limit_per_minute: int = Field(default=20, ge=0)
+    reminder_messages_per_second: float = Field(default=25.0, gt=0, le=30)
+    reminder_check_seconds: float = Field(default=20.0, gt=0, le=600)
     daily_ai_messages: int = Field(default=0, ge=0)
     price_honzik_call: float = Field(default=0.0006, ge=0)
     price_whisper_call: float = Field(default=0.003, ge=0)

@@ -6,6 +6,7 @@ PostgreSQL behave the same and tests on SQLite see every rule.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -85,6 +86,7 @@ class Profile(BaseModel):
     native_language: NativeLanguage
     level: Level
     onboarded: bool
+    blocked: bool = False  # the learner blocked the bot: no reminders until they write again
 
 
 class LearnerSettings(BaseModel):
@@ -100,6 +102,8 @@ class LearnerSettings(BaseModel):
     voice_replies: bool = True
     ui_language: UiLanguage | None = None  # None: by level (see `bot.i18n`)
     scene: Scene | None = None  # None: free conversation
+    autosave: bool = False  # save Honzík's suggested words without the ➕ button
+    reminder_time: dt.time | None = None  # local time of the daily reminder; None: off
 
 
 def ui_language_of(level: Level, chosen: UiLanguage | None) -> UiLanguage:
@@ -120,12 +124,17 @@ class Option:
     on_profile: bool
     values: tuple[str, ...]
 
+    @property
+    def switch(self) -> bool:
+        """An on/off option, stored as a bool."""
+        return self.values == SWITCH
+
     def parse(self, raw: str) -> str | bool | None:
         """The stored value for what the learner typed or pressed, or None if it is not valid."""
         value = raw.strip().lower()
         if value not in self.values:
             return None
-        if self.name == "voice":
+        if self.switch:
             return value == "on"
         return value
 
@@ -137,6 +146,9 @@ class Option:
         if isinstance(current, bool):
             return "on" if current else "off"
         return str(current)
+
+
+SWITCH = ("on", "off")
 
 
 def _values(kind: type[StrEnum]) -> tuple[str, ...]:
@@ -153,6 +165,7 @@ OPTIONS: dict[str, Option] = {
         Option("corrections", "corrections_level", False, _values(Corrections)),
         Option("speed", "voice_speed", False, _values(VoiceSpeed)),
         Option("character", "character", False, _values(Character)),
-        Option("voice", "voice_replies", False, ("on", "off")),
+        Option("voice", "voice_replies", False, SWITCH),
+        Option("autosave", "autosave", False, SWITCH),
     )
 }

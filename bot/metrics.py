@@ -62,6 +62,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.reminders = Counter(
+            "mluv_reminders",
+            "Daily reminders by outcome: sent, blocked (403), failed (taken over later)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.handler_latency = Histogram(
             "mluv_handler_seconds",
             "Update handling latency by handler",

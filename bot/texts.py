@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, cast
 
 from babel.support import LazyProxy
 
-from bot.i18n import as_character, ngettext, translating
+from bot.i18n import as_character, czech, gettext_in, ngettext, translating
 from bot.i18n import lazy as __
 
 WELCOME = as_character(
@@ -88,6 +89,9 @@ COMMANDS_HELP = __(
     "/language ru|uk|pl|sk|en|de|vi – tvůj rodný jazyk\n"
     "/ui czech|native – jazyk bota: čeština, nebo tvůj rodný jazyk\n"
     "/scenario – hrajeme scénky: v hospodě, u lékaře… (/scenario off – konec)\n"
+    "/remind 19:00 – denní připomínka (/remind off – vypnout)\n"
+    "/timezone – tvoje časové pásmo\n"
+    "/autosave on|off – ukládat Honzíkova slovíčka hned, nebo tlačítkem ➕\n"
     "/stats – tvoje pokroky\n"
     "/words – tvoje slovíčka\n"
     "/save slovo - překlad – uložit slovíčko\n"
@@ -116,6 +120,8 @@ COMMANDS: dict[str, str] = {
     "voice": __("Hlasové odpovědi zapnout/vypnout"),
     "ui": __("Jazyk bota: čeština, nebo můj jazyk"),
     "scenario": __("Scénky: v hospodě, u lékaře…"),
+    "remind": __("Denní připomínka"),
+    "timezone": __("Moje časové pásmo"),
 }
 
 SETTINGS_TITLE = __("⚙️ Tvoje nastavení. Klepni na to, co chceš změnit:")
@@ -167,7 +173,10 @@ OPTION_LABELS: dict[str, str] = {
     "speed": __("Rychlost hlasu"),
     "character": __("Postava"),
     "voice": __("Hlasové odpovědi"),
+    "autosave": __("Ukládat slovíčka hned"),
 }
+
+ON_OFF = {"on": __("Zapnuto"), "off": __("Vypnuto")}
 
 VALUE_LABELS: dict[str, dict[str, str]] = {
     "level": {
@@ -200,7 +209,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "native": __("Jako rodilý"),
     },
     "character": {"honzik": __("Honzík (tyká)"), "novakova": __("Paní Nováková (vyká)")},
-    "voice": {"on": __("Zapnuto"), "off": __("Vypnuto")},
+    "voice": ON_OFF,
+    "autosave": ON_OFF,
 }
 
 
@@ -281,6 +291,7 @@ CORRECTIONS_TITLE = __("✏️ Opravy:")
 CORRECTION = "• {original} → {corrected} ({explanation})"
 TIP = "💡 {tip}"
 SAVED_WORDS = __("📚 Nová slovíčka: {words}")
+SUGGESTED_WORDS = __("📚 Můžeš si uložit: {words}")
 MAX_CORRECTIONS = 3
 
 
@@ -292,8 +303,11 @@ def reply_text(
     saved_words: list[str],
     heard: str | None = None,
     corrected: str | None = None,
+    suggested: Sequence[str] = (),
 ) -> str:
-    """Honzík's answer, then the score, the corrected sentence and at most three corrections."""
+    """Honzík's answer, then the score, the corrected sentence and at most three corrections;
+    last the words: `saved_words` are in the learner's list already, `suggested` words are
+    theirs to save with the ➕ button."""
     parts = [HEARD.format(text=heard)] if heard else []
     parts += [reply, "", SCORE.format(score=score)]
     if mistakes:
@@ -308,6 +322,8 @@ def reply_text(
         parts.append(TIP.format(tip=tip))
     if saved_words:
         parts.append(SAVED_WORDS.format(words=", ".join(saved_words)))
+    if suggested:
+        parts.append(SUGGESTED_WORDS.format(words=", ".join(suggested)))
     return "\n".join(parts)
 
 
@@ -433,6 +449,8 @@ WORDS_TITLE = __("📚 Tvoje slovíčka ({count}), strana {page}/{pages}:")
 WORD_LINE = "• {word} – {translation}"
 PREVIOUS = "◀"
 NEXT = "▶"
+DELETE_WORD = "🗑 {word}"
+WORD_DELETED = __("Smazáno: {word} 🗑")
 
 REVIEW_NOTHING_DUE = __("Dnes nemáš nic k opakování. 🎉 Další slovíčka na tebe čekají {when}.")
 REVIEW_CARD = __("🃏 {word}\n\n(zbývá: {left})")
@@ -440,6 +458,9 @@ REVIEW_ANSWER = "🃏 {word}\n\n➡️ {translation}"
 REVIEW_EXAMPLE = "💬 {example}"
 REVIEW_SHOW = __("Ukázat překlad 👀")
 REVIEW_DONE = __("Hotovo, pro dnešek máš zopakováno! 🎉 Další slovíčka na tebe čekají {when}.")
+# TRANSLATORS: {words} is a count of words, e.g. "12 slovíček", new ones held back until tomorrow
+# (at most 20 new words a day).
+NEW_WAITING = __("🆕 Na zítra máš ještě {words} k naučení.")
 GRADE_LABELS = {
     "again": __("Znovu"),
     "hard": __("Těžké"),
@@ -533,12 +554,131 @@ SCENE_NO_OPENING = as_character(
     novakova=__("Teď se mi nedaří začít. 🙈 Začněte vy: napište mi nebo pošlete hlasovou zprávu!"),
 )
 SCENE_ENDED = __("Konec scénky. 💬 Teď si zase povídáme, o čem chceme.")
+
+ASK_REMINDER = as_character(
+    honzik=__(
+        "Poslední otázka: mám ti každý den připomenout, ať si spolu chvíli povídáme? "
+        "Napíšu jen tehdy, když jsme si ten den ještě nepovídali. ⏰"
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Poslední otázka: mám vám každý den připomenout, ať si spolu chvíli povídáme? "
+        "Napíšu jen tehdy, když jsme si ten den ještě nepovídali. ⏰"
+    ),
+)
+REMIND_NO = __("Ne, díky")
+REMIND_SET = __(
+    "⏰ Platí! Každý den v {time} (pásmo {zone}) ti napíšu, pokud si ten den ještě nebudeme "
+    "povídat. Vypnout: /remind off"
+)
+REMIND_OFF = __("Dobře, žádné připomínky. Zapnout je můžeš kdykoli, třeba /remind 19:00.")
+REMIND_CURRENT = __(
+    "⏰ Připomínám ti každý den v {time} (pásmo {zone}). "
+    "Jiný čas: /remind 20:30, vypnout: /remind off"
+)
+REMIND_NONE = __("Připomínky máš vypnuté. Vyber čas, nebo napiš třeba /remind 19:00:")
+REMIND_BAD = __("Napiš čas jako 19:00, nebo /remind off.")
+REMIND_QUIET = __("Mezi 22:00 a 8:00 nepíšu, ať se v klidu vyspíš. 😴 Vyber čas od 8:00 do 21:59.")
+TIMEZONE_CURRENT = __(
+    "🕐 Tvoje časové pásmo: {zone} (teď tam je {time}). Vyber jiné, "
+    "nebo ho napiš, třeba /timezone Europe/Kyiv."
+)
+TIMEZONE_SET = __("🕐 Hotovo: tvůj den teď běží podle pásma {zone}, kde je právě {time}.")
+TIMEZONE_UNKNOWN = __(
+    "Tohle časové pásmo neznám. 🙈 Napiš ho anglicky jako Oblast/Město, "
+    "třeba /timezone Europe/Kyiv, nebo vyber:"
+)
+ZONE_LABELS: dict[str, str] = {
+    "Europe/Prague": __("🇨🇿 Praha"),
+    "Europe/Kyiv": __("🇺🇦 Kyjev"),
+    "Europe/Warsaw": __("🇵🇱 Varšava"),
+    "Europe/Moscow": __("🇷🇺 Moskva"),
+    "Europe/London": __("🇬🇧 Londýn"),
+    "Europe/Berlin": __("🇩🇪 Berlín"),
+    "Asia/Ho_Chi_Minh": __("🇻🇳 Hanoj"),
+}
+REMINDER = as_character(
+    honzik=__(
+        "Ahoj! 👋 Dneska jsme si ještě nepovídali. Pošli mi hlasovku nebo napiš pár vět česky!"
+        "\n\n💬 Fráze dne: {phrase}\n➡️ {meaning}"
+    ),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__(
+        "Dobrý den! 👋 Dnes jsme si ještě nepovídali. Pošlete mi hlasovou zprávu nebo napište "
+        "pár vět česky!\n\n💬 Fráze dne: {phrase}\n➡️ {meaning}"
+    ),
+)
+REMINDER_STREAK = as_character(
+    honzik=__("🔥 Máš sérii {days}: napiš mi dnes, ať nepřijde nazmar!"),
+    # TRANSLATORS: paní Nováková speaks: formal (Vy), feminine past tense.
+    novakova=__("🔥 Máte sérii {days}: napište mi dnes, ať nepřijde nazmar!"),
+)
+# TRANSLATORS: the phrase of the day: a Czech phrase a reminder teaches. Translate its meaning
+# (an idiom by its sense, not word for word); the learner sees the Czech next to it.
+PHRASES = (
+    czech("Mám hlad jako vlk."),
+    czech("To je mi jedno."),
+    czech("Dáme si kafe?"),
+    czech("Kolik to stojí?"),
+    czech("Nemám čas, spěchám."),
+    czech("To nevadí."),
+    czech("Mluvte prosím pomaleji."),
+    czech("Můžete to zopakovat?"),
+    czech("Na zdraví!"),
+    czech("Dobrou chuť!"),
+    czech("Jak se máš?"),
+    czech("Mám se fajn, díky."),
+    czech("Kde je nejbližší zastávka?"),
+    czech("Zaplatím kartou."),
+    czech("Je tu volno?"),
+    czech("Těší mě."),
+    czech("Hodně štěstí!"),
+    czech("To je dobrý nápad."),
+    czech("Nerozumím, můžete mi to vysvětlit?"),
+    czech("Uvidíme se zítra."),
+    czech("Bez práce nejsou koláče."),
+)
 # TRANSLATORS: the whole sentence the learner said, corrected.
 CORRECTED = __("✔️ Správně: {text}")
 TRANSLATE = __("🌐 Přeložit")
 HEAR = __("🔊 Poslechnout správně")
 TRANSLATION = "🌐 {text}"
 TRANSLATION_FAILED = __("Překlad teď nejde, zkus to prosím za chvilku. 🙈")
+SAVE_WORDS = __("➕ Uložit slovíčka")
+WORDS_SAVED = __("Uloženo! 📚 {words}")
+WORDS_ALREADY_SAVED = __("Tahle slovíčka už máš uložená. 🙂")
+
+STATS_FREEZES = __("🧊 Mrazáky: {count} z {most}. Každý ti podrží sérii, když jeden den vynecháš.")
+STATS_FREEZES_NONE = __("🧊 Za každých 7 dní v řadě dostaneš mrazák: podrží ti sérii.")
+STATS_MISTAKES = __("✏️ Na co si dát pozor (posledních 7 dní):")
+STATS_MISTAKE = "• {category} ({count}×): {original} → {corrected}"
+MISTAKE_LABELS: dict[str, str] = {
+    "case": __("Pády"),
+    "verb_form": __("Tvary sloves"),
+    "agreement": __("Shoda"),
+    "word_order": __("Slovosled"),
+    "vocabulary": __("Slovíčka a předložky"),
+    "spelling": __("Pravopis"),
+    "register": __("Tykání a vykání"),
+    "other": __("Ostatní"),
+}
+STATS_NO_CHART = __("📈 Graf tvých pokroků tu bude, jakmile mi napíšeš. Tak co, jak se máš?")
+
+
+def reminder(day: dt.date, streak_days: int, meaning_locale: str) -> str:
+    """The daily reminder, its phrase the same for everyone on `day`; the phrase's meaning is
+    in `meaning_locale` even for a learner who reads the bot in Czech. `streak_days` > 0:
+    the streak ends tonight unless they write."""
+    czech_phrase = phrase_of_the_day(day)
+    text = REMINDER.format(phrase=czech_phrase, meaning=gettext_in(meaning_locale, czech_phrase))
+    if streak_days:
+        text += "\n\n" + REMINDER_STREAK.format(days=days_count(streak_days))
+    return text
+
+
+def phrase_of_the_day(day: dt.date) -> str:
+    """One Czech phrase per date, in turn: the phrase whose voice is synthesised that day."""
+    return PHRASES[day.toordinal() % len(PHRASES)]
 
 
 def _read(value: Any) -> Any:

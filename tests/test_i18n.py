@@ -108,9 +108,9 @@ async def test_onboarding_asks_the_level_in_the_language_just_chosen(
     await feed(updates.callback(OnboardingCb(step="level", value="beginner").pack(), user=anna))
 
     assert sent(recorder)[-1] == texts.ASK_LANGUAGE
-    ask_level, done = (request.text for request in recorder.of(EditMessageText))
+    ask_level, ask_reminder = (request.text for request in recorder.of(EditMessageText))
     with speaking("uk"):
-        assert (ask_level, done) == (texts.ASK_LEVEL, texts.ONBOARDING_DONE)
+        assert (ask_level, ask_reminder) == (texts.ASK_LEVEL, texts.ASK_REMINDER)
         labels = [
             button.text
             for row in recorder.of(EditMessageText)[0].reply_markup.inline_keyboard

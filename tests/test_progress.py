@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,12 +21,13 @@ import time_machine
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, PhotoSize
 from fakeredis import FakeAsyncRedis
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import texts
+from bot.ai.schema import HonzikReply, Mistake, MistakeCategory
 from bot.app import Resources, build_dispatcher
 from bot.cache import Cache, keys_for
 from bot.db.models import DailyStats, SavedWord, User
@@ -91,6 +92,14 @@ class World(BaseWorld):
     async def ttl(self, key: str) -> int:
         return int(await self.redis.ttl(key))
 
+    async def remember_chart(self, learner: Learner, file_id: str) -> None:
+        """As if `file_id` were the chart just uploaded for the stats as they stand."""
+
+        async def upload() -> str:
+            return file_id
+
+        await self.stats.chart_file_id(learner.profile, learner.settings, upload)
+
 
 @pytest.fixture
 def world(
@@ -101,6 +110,11 @@ def world(
     fake_redis: FakeAsyncRedis,
 ) -> World:
     return World(dp, bot, resources, recorder, fake_redis, keys_for(resources.config))
+
+
+def autosaving(learner: Learner) -> Learner:
+    """The learner with /autosave on: Honzík's suggested words are saved at once."""
+    return replace(learner, settings=learner.settings.model_copy(update={"autosave": True}))
 
 
 def near(actual: int, expected: int) -> bool:
@@ -275,7 +289,7 @@ async def test_warm_stats_runs_no_sql_and_one_mget_for_the_stats(
         anna = await world.join(610)
         await world.say(anna)
         await world.stats_text(anna)  # cold: fills the entries
-        await world.stats.remember_chart(anna.profile, anna.settings, "chart-file-id")
+        await world.remember_chart(anna, "chart-file-id")
         world.recorder.requests.clear()
 
         with SqlSpy(engine) as sql, RedisSpy(world.redis) as redis:
@@ -294,7 +308,8 @@ async def test_warm_stats_runs_no_sql_and_one_mget_for_the_stats(
                 f"stats:{anna.id}:version",
             ]
         )
-        assert chart == ("MGET", f"stats:{anna.id}:chart:2026-05-12")
+        # The chart follows the stats version too, read with it in one MGET.
+        assert chart == ("MGET", f"stats:{anna.id}:chart:2026-05-12", f"stats:{anna.id}:version")
         assert [p.photo for p in world.recorder.of(SendPhoto)] == ["chart-file-id"]
 
 
@@ -307,7 +322,7 @@ async def test_cold_stats_runs_a_few_reading_queries(world: World, engine: Async
             text = await world.stats_text(anna)
 
         assert texts.messages_count(1) in text
-        assert 1 <= len(sql.statements) <= 6, sql.statements
+        assert 1 <= len(sql.statements) <= 7, sql.statements
         assert all(s.lstrip().upper().startswith("SELECT") for s in sql.statements)
         # One MGET that misses, then both entries filled in one pipeline, never overwriting.
         fills = [call for call in redis.touching(f"stats:{anna.id}:") if call[0] == "SET"]
@@ -501,12 +516,57 @@ async def test_local_midnight_splits_two_messages_into_two_days(world: World) ->
         assert [d.messages for d in report.progress.days[-2:]] == [1, 1]
 
 
+async def test_a_freeze_earned_in_a_week_keeps_the_streak_over_a_missed_day(
+    world: World,
+) -> None:
+    with time_machine.travel(prague(2026, 5, 1, 10, 0), tick=False) as traveller:
+        anna = await world.join(644)
+        for day in range(1, 8):
+            traveller.move_to(prague(2026, 5, day, 10, 0))
+            await world.say(anna)
+        text = await world.stats_text(anna)
+        assert texts.STATS_FREEZES.format(count=1, most=2) in text.splitlines()
+
+        # Nothing on the 8th: on the 9th the freeze has paid for it, the streak lives on.
+        traveller.move_to(prague(2026, 5, 9, 10, 0))
+        text = await world.stats_text(anna)
+        seven = texts.days_count(7)
+        assert texts.STATS_STREAK.format(current=seven, best=seven) in text
+        assert texts.STATS_FREEZES_NONE in text.splitlines(), "the freeze is spent"
+        await world.say(anna)
+        report = await world.report(anna)
+        assert (report.progress.current_streak, report.progress.freezes) == (8, 0)
+
+        # Without a freeze left, the next missed day breaks it.
+        traveller.move_to(prague(2026, 5, 11, 10, 0))
+        text = await world.stats_text(anna)
+        assert texts.STATS_STREAK_BROKEN.format(best=texts.days_count(8)) in text
+    async with world.resources.sessionmaker() as session:
+        user = await session.get(User, anna.id)
+        assert user is not None and (user.current_streak, user.streak_freezes) == (8, 0)
+
+
+async def test_freezes_bank_up_to_two(world: World) -> None:
+    with time_machine.travel(prague(2026, 5, 1, 10, 0), tick=False) as traveller:
+        anna = await world.join(645)
+        for day in range(1, 22):
+            traveller.move_to(prague(2026, 5, day, 10, 0))
+            await world.say(anna)
+        text = await world.stats_text(anna)
+        report = await world.report(anna)
+    assert texts.STATS_FREEZES.format(count=2, most=2) in text.splitlines()
+    assert (report.progress.current_streak, report.progress.freezes) == (21, 2)
+
+
 async def test_no_activity_yet_invites_to_start_a_streak(world: World) -> None:
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(643)
         text = await world.stats_text(anna)
     assert texts.STATS_STREAK_NONE in text
     assert texts.STATS_TODAY_EMPTY in text
+    # Nothing to draw yet: a friendly line instead of an empty chart.
+    assert text.splitlines()[-1] == texts.STATS_NO_CHART
+    assert world.recorder.of(SendPhoto) == []
     totals = texts.STATS_TOTALS.format(
         messages=texts.messages_count(0),
         days=texts.days_count(0),
@@ -567,6 +627,7 @@ async def test_stats_text_uses_the_plural_forms(world: World) -> None:
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(650)
         await world.command(anna, "/ui czech")  # the Czech plural forms, as Czech readers see
+        anna = autosaving(anna)
         await world.say(anna, "Ahoj jak se máš", reply=honzik_reply(score=80))
         await world.say(
             anna,
@@ -597,6 +658,81 @@ def _assert_czech_stats(lines: list[str]) -> None:
     assert week[0] == texts.STATS_DAY.format(day="st 6.5.", bar="·", count=0)
 
 
+# ------------------------------------------------------------------ 7b. mistakes of the week
+
+
+def correcting(*mistakes: tuple[MistakeCategory, str, str]) -> HonzikReply:
+    return HonzikReply(
+        reply="Dobře!",
+        corrected_text="…",
+        mistakes=[
+            Mistake(original=o, corrected=c, explanation="", category=category)
+            for category, o, c in mistakes
+        ],
+        score=70,
+        tip=None,
+        new_words=[],
+    )
+
+
+async def test_stats_show_the_three_commonest_mistakes_of_the_week_with_examples(
+    world: World,
+) -> None:
+    case, spelling, verb = MistakeCategory.CASE, MistakeCategory.SPELLING, MistakeCategory.VERB_FORM
+    with time_machine.travel(prague(2026, 5, 4, 10, 0), tick=False) as traveller:
+        anna = await world.join(655)
+        # Eight days ago: outside the week, however many.
+        await world.say(anna, reply=correcting(*[(MistakeCategory.REGISTER, "máš", "máte")] * 5))
+        # Two days ago, stored before mistakes had a kind: read as "other".
+        async with world.resources.sessionmaker() as session:
+            session.add(
+                MessageRow(
+                    user_id=anna.id,
+                    role="learner",
+                    kind="text",
+                    text="dobry den",
+                    mistakes=[{"original": "dobry", "corrected": "dobrý", "explanation": ""}] * 2,
+                    created_at=prague(2026, 5, 10, 10, 0),
+                )
+            )
+            await session.commit()
+        traveller.move_to(NOON - dt.timedelta(hours=1))
+        await world.say(
+            anna,
+            reply=correcting(
+                (case, "do Praha", "do Prahy"),
+                (case, "v Praha", "v Praze"),
+                (spelling, "mas", "máš"),
+            ),
+        )
+        traveller.move_to(NOON)
+        await world.say(
+            anna, reply=correcting((verb, "já jsi", "já jsem"), (case, "s kamarád", "s kamarádem"))
+        )
+        lines = (await world.stats_text(anna)).splitlines()
+
+    shown = lines[lines.index(texts.STATS_MISTAKES) + 1 :][:4]
+    assert shown == [
+        texts.STATS_MISTAKE.format(
+            category=texts.MISTAKE_LABELS["case"],
+            count=3,
+            original="s kamarád",  # the latest example of the kind
+            corrected="s kamarádem",
+        ),
+        texts.STATS_MISTAKE.format(
+            category=texts.MISTAKE_LABELS["other"], count=2, original="dobry", corrected="dobrý"
+        ),
+        # One each of verb forms and spelling: the kind seen last comes first.
+        texts.STATS_MISTAKE.format(
+            category=texts.MISTAKE_LABELS["verb_form"],
+            count=1,
+            original="já jsi",
+            corrected="já jsem",
+        ),
+        "",
+    ]
+
+
 # ------------------------------------------------------------------ 8. the chart
 
 
@@ -625,10 +761,11 @@ async def test_a_cached_chart_is_sent_by_file_id_without_rendering(
     monkeypatch.setattr(progress_handler, "render_async", counting)
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(661)
+        await world.say(anna)
         await world.stats_text(anna)
         assert len(rendered) == 1
 
-        await world.stats.remember_chart(anna.profile, anna.settings, "AgACAgIAAx-chart")
+        await world.remember_chart(anna, "AgACAgIAAx-chart")
         assert near(await world.ttl(f"stats:{anna.id}:chart:2026-05-12"), 12 * 3600)
         await world.stats_text(anna)
 
@@ -636,6 +773,44 @@ async def test_a_cached_chart_is_sent_by_file_id_without_rendering(
     first, second = world.recorder.of(SendPhoto)
     assert isinstance(first.photo, BufferedInputFile)
     assert second.photo == "AgACAgIAAx-chart"
+
+
+class PhotoSession(RecordingSession):
+    """Telegram keeps every uploaded chart and answers with its new file id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uploads = 0
+
+    async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+        answer = await super().make_request(bot, method, timeout)
+        if isinstance(method, SendPhoto) and isinstance(method.photo, BufferedInputFile):
+            self.uploads += 1
+            file_id = f"chart-{self.uploads}"
+            photo = PhotoSize(file_id=file_id, file_unique_id=file_id, width=660, height=286)
+            return answer.model_copy(update={"photo": [photo]})
+        return answer
+
+
+async def test_the_chart_is_drawn_again_after_a_new_message_the_same_day(
+    dp: Dispatcher, resources: Resources, fake_redis: FakeAsyncRedis
+) -> None:
+    session = PhotoSession()
+    bot = Bot(TEST_TOKEN, session=session)
+    world = World(dp, bot, resources, session, fake_redis, keys_for(resources.config))
+    with time_machine.travel(NOON, tick=False):
+        anna = await world.join(664)
+        await world.say(anna)
+        await world.stats_text(anna)
+        await world.stats_text(anna)  # nothing changed: Telegram's copy is sent again
+        await world.say(anna, "A ještě jedna zpráva.")
+        await world.stats_text(anna)
+
+    first, again, after = (p.photo for p in session.of(SendPhoto))
+    assert isinstance(first, BufferedInputFile)
+    assert again == "chart-1"
+    assert isinstance(after, BufferedInputFile), "a new message: a new chart is uploaded"
+    assert session.uploads == 2
 
 
 class RejectingSession(RecordingSession):
@@ -666,7 +841,8 @@ async def test_a_chart_telegram_rejects_is_forgotten_and_drawn_again(
     )
     with time_machine.travel(NOON, tick=False):
         anna = await world.join(662)
-        await world.stats.remember_chart(anna.profile, anna.settings, "expired-file-id")
+        await world.say(anna)
+        await world.remember_chart(anna, "expired-file-id")
         await world.stats_text(anna)
         chart_key = f"stats:{anna.id}:chart:2026-05-12"
         assert await world.redis.exists(chart_key) == 0
@@ -779,6 +955,7 @@ async def test_reset_all_data_asks_first_then_deletes_only_that_learner(world: W
         anna = await world.join(671)
         bob = await world.join(672)
         words = (("pivo", "beer", "Dám si pivo."), ("chleba", "bread", "Jím chleba."))
+        anna, bob = autosaving(anna), autosaving(bob)
         for learner in (anna, bob):
             await world.say(learner, "Ahoj", reply=honzik_reply(score=70, words=words))
             await world.say(learner, "Dobrý den", reply=honzik_reply(score=90))
@@ -793,7 +970,7 @@ async def test_reset_all_data_asks_first_then_deletes_only_that_learner(world: W
             == 2
         )
         assert await world.redis.exists(f"words:{anna.id}:all", f"words:{anna.id}:due") == 2
-        await world.stats.remember_chart(anna.profile, anna.settings, "old-chart")
+        await world.remember_chart(anna, "old-chart")
 
         before = await count_rows(world, anna)
         assert before == (4, 1, 2)

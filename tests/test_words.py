@@ -1,4 +1,4 @@
-"""The learner's vocabulary: /save, /words with pages, and SM-2 review with /review.
+"""The learner's vocabulary: /save, and /words with pages and a 🗑 button per word.
 
 Words Honzík suggests come from `ConversationService` with a stub Honzík (no OpenAI); time is
 frozen with time_machine so "today", "tomorrow" and TTLs are exact.
@@ -7,7 +7,7 @@ frozen with time_machine so "today", "tomorrow" and TTLs are exact.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,9 +24,9 @@ from bot.ai.schema import HonzikReply, NewWord
 from bot.app import Resources
 from bot.cache import keys_for
 from bot.db.models import DailyStats, SavedWord
-from bot.handlers.keyboards import ReviewCb, WordsPageCb
+from bot.handlers.keyboards import WordDeleteCb, WordsPageCb
 from bot.services.activity import save_words
-from bot.services.words import MIN_EASE, Grade, parse_pair, schedule
+from bot.services.words import parse_pair
 from tests.support.recording import RecordingSession
 from tests.support.world import Learner, honzik_reply
 from tests.support.world import World as BaseWorld
@@ -47,7 +47,9 @@ def suggesting(*words: tuple[str, str, str]) -> HonzikReply:
 @dataclass
 class World(BaseWorld):
     async def talk(self, learner: Learner, reply: HonzikReply, text: str = "Ahoj") -> list[str]:
-        return (await self.say(learner, text, reply)).saved_words
+        """A turn with /autosave on: Honzík's suggested words are saved at once."""
+        saving = learner.settings.model_copy(update={"autosave": True})
+        return (await self.say(replace(learner, settings=saving), text, reply)).saved_words
 
     async def add_words(self, learner: Learner, words: list[tuple[str, str]]) -> None:
         """Many words at once, as a writer would: one commit, then the version bump."""
@@ -91,6 +93,19 @@ def frozen() -> Any:
 def buttons(markup: InlineKeyboardMarkup | None) -> list[tuple[str, str | None]]:
     assert markup is not None
     return [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
+
+
+def button_rows(markup: InlineKeyboardMarkup | None) -> list[list[tuple[str, str | None]]]:
+    assert markup is not None
+    return [[(b.text, b.callback_data) for b in row] for row in markup.inline_keyboard]
+
+
+def delete_rows(
+    rows: list[SavedWord], names: list[str], page: int
+) -> list[list[tuple[str, str | None]]]:
+    """The 🗑 rows a page of `names` shows, one button a row."""
+    ids = {row.word: row.id for row in rows}
+    return [[(f"🗑 {name}", WordDeleteCb(word_id=ids[name], page=page).pack())] for name in names]
 
 
 def word_lines(text: str) -> list[str]:
@@ -149,7 +164,9 @@ async def test_words_lists_newest_first_and_is_cached(world: World, frozen: Any)
         texts.WORD_LINE.format(word="chleba", translation="bread"),
         texts.WORD_LINE.format(word="pivo", translation="beer"),
     ]
-    assert listing.reply_markup is None  # one page, no buttons
+    rows = await world.rows(anna)
+    # One page: a 🗑 row per word and no page buttons.
+    assert button_rows(listing.reply_markup) == delete_rows(rows, ["voda", "chleba", "pivo"], 1)
     ttl = await world.redis.ttl(f"words:{anna.id}:all")
     assert 3590 <= ttl <= 3600
 
@@ -163,21 +180,28 @@ async def test_words_pages_through_25_words(world: World, frozen: Any) -> None:
     first = await world.command(anna, "/words")
     assert first.text.split("\n")[0] == texts.WORDS_TITLE.format(count=25, page=1, pages=3)
     assert [line.split(" ")[1] for line in word_lines(first.text)] == newest_first[:10]
-    assert buttons(first.reply_markup) == [(texts.NEXT, WordsPageCb(page=2).pack())]
+    rows = await world.rows(anna)
+    assert button_rows(first.reply_markup) == [
+        *delete_rows(rows, newest_first[:10], 1),
+        [(texts.NEXT, WordsPageCb(page=2).pack())],
+    ]
 
     await world.press(anna, WordsPageCb(page=2).pack())
     second = world.last_edit()
     assert second.text.split("\n")[0] == texts.WORDS_TITLE.format(count=25, page=2, pages=3)
     assert [line.split(" ")[1] for line in word_lines(second.text)] == newest_first[10:20]
-    assert buttons(second.reply_markup) == [
-        (texts.PREVIOUS, WordsPageCb(page=1).pack()),
-        (texts.NEXT, WordsPageCb(page=3).pack()),
+    assert button_rows(second.reply_markup) == [
+        *delete_rows(rows, newest_first[10:20], 2),
+        [(texts.PREVIOUS, WordsPageCb(page=1).pack()), (texts.NEXT, WordsPageCb(page=3).pack())],
     ]
 
     await world.press(anna, WordsPageCb(page=3).pack())
     third = world.last_edit()
     assert [line.split(" ")[1] for line in word_lines(third.text)] == newest_first[20:]
-    assert buttons(third.reply_markup) == [(texts.PREVIOUS, WordsPageCb(page=2).pack())]
+    assert button_rows(third.reply_markup) == [
+        *delete_rows(rows, newest_first[20:], 3),
+        [(texts.PREVIOUS, WordsPageCb(page=2).pack())],
+    ]
 
     # A page beyond the end (an old button after words were deleted) shows the last page.
     await world.press(anna, WordsPageCb(page=9).pack())
@@ -204,187 +228,84 @@ async def test_words_honzik_suggests_show_up_in_the_cached_list(world: World, fr
     ]
 
 
-# ------------------------------------------------------------------ 10. SM-2
+# ------------------------------------------------------------------ 🗑 in /words
 
 
-def test_schedule_first_second_and_third_pass() -> None:
-    first = schedule(2.5, 0, 0, Grade.GOOD, TODAY)
-    assert (first.interval_days, first.repetitions, first.next_review) == (1, 1, TOMORROW)
-    assert first.ease_factor == pytest.approx(2.5)
-
-    second = schedule(first.ease_factor, first.interval_days, first.repetitions, Grade.GOOD, TODAY)
-    assert (second.interval_days, second.repetitions) == (6, 2)
-    assert second.next_review == TODAY + dt.timedelta(days=6)
-
-    third = schedule(second.ease_factor, 6, 2, Grade.GOOD, TODAY)
-    assert (third.interval_days, third.repetitions) == (round(6 * 2.5), 3)
-    assert third.next_review == TODAY + dt.timedelta(days=15)
-
-    low = schedule(1.3, 6, 2, Grade.GOOD, TODAY)
-    assert low.interval_days == round(6 * 1.3)
-
-
-def test_schedule_grades_move_the_ease() -> None:
-    assert schedule(2.5, 0, 0, Grade.EASY, TODAY).ease_factor == pytest.approx(2.6)
-    assert schedule(2.5, 0, 0, Grade.HARD, TODAY).ease_factor == pytest.approx(2.36)
-    hard = schedule(2.5, 1, 1, Grade.HARD, TODAY)
-    assert (hard.interval_days, hard.repetitions) == (6, 2)  # HARD still passes
-
-
-def test_schedule_ease_never_drops_below_the_minimum() -> None:
-    ease, interval, repetitions = 2.5, 0, 0
-    for grade in [Grade.AGAIN, Grade.HARD] * 10:
-        plan = schedule(ease, interval, repetitions, grade, TODAY)
-        assert plan.ease_factor >= MIN_EASE
-        ease, interval, repetitions = plan.ease_factor, plan.interval_days, plan.repetitions
-    assert ease == MIN_EASE == 1.3
-    assert schedule(1.3, 0, 0, Grade.AGAIN, TODAY).ease_factor == 1.3
-
-
-def test_schedule_again_starts_over_and_stays_due_today() -> None:
-    again = schedule(2.5, 15, 3, Grade.AGAIN, TODAY)
-    assert (again.repetitions, again.interval_days, again.next_review) == (0, 0, TODAY)
-    relearned = schedule(
-        again.ease_factor, again.interval_days, again.repetitions, Grade.GOOD, TODAY
-    )
-    assert (relearned.interval_days, relearned.next_review) == (1, TOMORROW)
-
-
-# ------------------------------------------------------------------ 10. /review
-
-
-async def test_review_session_shows_reveals_grades_and_ends(world: World, frozen: Any) -> None:
-    anna = await world.join(710)
-    await world.talk(
-        anna,
-        suggesting(("pivo", "beer", "Dám si pivo."), ("nádraží", "station", "Kde je nádraží?")),
-    )
-    pivo, nadrazi = await world.rows(anna)
-
-    card = await world.command(anna, "/review")
-    assert card.text == texts.REVIEW_CARD.format(word="pivo", left=2)
-    assert buttons(card.reply_markup) == [
-        (texts.REVIEW_SHOW, ReviewCb(action="show", word_id=pivo.id).pack())
-    ]
-    due_ttl = await world.redis.ttl(f"words:{anna.id}:due")
-    assert 0 < due_ttl <= 3600
-
-    await world.press(anna, ReviewCb(action="show", word_id=pivo.id).pack())
-    shown = world.last_edit()
-    assert shown.text == "\n".join(
-        [
-            texts.REVIEW_ANSWER.format(word="pivo", translation="beer"),
-            texts.REVIEW_EXAMPLE.format(example="Dám si pivo."),
-        ]
-    )
-    assert buttons(shown.reply_markup) == [
-        (label, ReviewCb(action=action, word_id=pivo.id).pack())
-        for action, label in texts.GRADE_LABELS.items()
-    ]
-
-    await world.press(anna, ReviewCb(action="good", word_id=pivo.id).pack())
-    assert world.last_edit().text == texts.REVIEW_CARD.format(word="nádraží", left=1)
-    assert await world.redis.exists(f"words:{anna.id}:due") == 1
-
-    await world.press(anna, ReviewCb(action="show", word_id=nadrazi.id).pack())
-    await world.press(anna, ReviewCb(action="good", word_id=nadrazi.id).pack())
-    done = world.last_edit()
-    assert done.text == texts.REVIEW_DONE.format(when=texts.TOMORROW)
-    assert done.reply_markup is None
-
-    for row in await world.rows(anna):
-        assert (row.repetitions, row.interval_days, row.next_review) == (1, 1, TOMORROW)
-    again = await world.command(anna, "/review")
-    assert again.text == texts.REVIEW_NOTHING_DUE.format(when=texts.TOMORROW)
-
-    # Tomorrow both are due again.
-    frozen.move_to(NOON + dt.timedelta(days=1))
-    assert (await world.command(anna, "/review")).text == texts.REVIEW_CARD.format(
-        word="pivo", left=2
-    )
-
-
-async def test_a_card_with_a_very_long_example_is_revealed_within_one_message(
+async def test_the_delete_button_deletes_the_word_and_redraws_its_page(
     world: World, frozen: Any
 ) -> None:
-    """The reveal edits the card, and an edit can't be split: the example is shortened."""
-    anna = await world.join(716)
-    example = "Dám si pivo. " * 415  # 5395 characters
-    await world.talk(anna, suggesting(("pivo", "beer", example)))
-    (pivo,) = await world.rows(anna)
-    await world.command(anna, "/review")
+    anna = await world.join(720)
+    names = [f"slovo{n:02}" for n in range(1, 13)]
+    await world.add_words(anna, [(name, f"word {name[-2:]}") for name in names])
+    newest_first = names[::-1]
+    await world.command(anna, "/words")  # both lists are cached now
+    words_version = await world.redis.get(f"words:{anna.id}:version")
+    stats_version = await world.redis.get(f"stats:{anna.id}:version")
+    rows = {row.word: row.id for row in await world.rows(anna)}
 
-    await world.press(anna, ReviewCb(action="show", word_id=pivo.id).pack())
+    await world.press(anna, WordDeleteCb(word_id=rows["slovo02"], page=2).pack())
 
-    shown = world.last_edit().text
-    assert len(shown) <= 4096
-    answer = texts.REVIEW_ANSWER.format(word="pivo", translation="beer")
-    assert shown.startswith(f"{answer}\n💬 Dám si pivo. Dám si pivo.")
-    assert shown.endswith(" si…")  # cut at a space
+    answer = world.last_answer()
+    assert (answer.text, answer.show_alert) == (
+        texts.WORD_DELETED.format(word="slovo02"),
+        None,
+    )
+    page = world.last_edit()
+    assert page.text.split("\n")[0] == texts.WORDS_TITLE.format(count=11, page=2, pages=2)
+    assert [line.split(" ")[1] for line in word_lines(page.text)] == ["slovo01"]
+    assert button_rows(page.reply_markup) == [
+        [("🗑 slovo01", WordDeleteCb(word_id=rows["slovo01"], page=2).pack())],
+        [(texts.PREVIOUS, WordsPageCb(page=1).pack())],
+    ]
+    assert "slovo02" not in [row.word for row in await world.rows(anna)]
+    assert await world.redis.get(f"words:{anna.id}:version") != words_version
+    assert await world.redis.get(f"stats:{anna.id}:version") != stats_version
+    listing = await world.command(anna, "/words")  # not the cached list from before
+    assert [line.split(" ")[1] for line in word_lines(listing.text)] == [
+        name for name in newest_first if name != "slovo02"
+    ][:10]
+
+    # Deleting the only word left on the last page shows the page before it.
+    await world.press(anna, WordDeleteCb(word_id=rows["slovo01"], page=2).pack())
+    assert world.last_edit().text.split("\n")[0] == texts.WORDS_TITLE.format(
+        count=10, page=1, pages=1
+    )
 
 
-async def test_again_keeps_the_card_in_todays_session(world: World, frozen: Any) -> None:
-    anna = await world.join(711)
+async def test_deleting_the_last_word_says_the_list_is_empty(world: World, frozen: Any) -> None:
+    anna = await world.join(721)
     await world.command(anna, "/save pivo - beer")
     (pivo,) = await world.rows(anna)
-    await world.command(anna, "/review")
 
-    await world.press(anna, ReviewCb(action="again", word_id=pivo.id).pack())
-    assert world.last_edit().text == texts.REVIEW_CARD.format(word="pivo", left=1)
-    (row,) = await world.rows(anna)
-    assert (row.repetitions, row.next_review) == (0, TODAY)
-    assert row.ease_factor == pytest.approx(1.96)
+    await world.press(anna, WordDeleteCb(word_id=pivo.id, page=1).pack())
 
-    await world.press(anna, ReviewCb(action="easy", word_id=pivo.id).pack())
-    assert world.last_edit().text == texts.REVIEW_DONE.format(when=texts.TOMORROW)
+    edit = world.last_edit()
+    assert (edit.text, edit.reply_markup) == (texts.WORDS_EMPTY, None)
+    assert await world.rows(anna) == []
 
 
-async def test_forged_or_stale_review_buttons_change_nothing(world: World, frozen: Any) -> None:
-    anna = await world.join(712)
-    bob = await world.join(713)
+async def test_a_forged_or_stale_delete_button_deletes_nothing(world: World, frozen: Any) -> None:
+    anna = await world.join(722)
+    bob = await world.join(723)
     await world.command(anna, "/save pivo - beer")
     await world.command(bob, "/save voda - water")
     (pivo,) = await world.rows(anna)
     (voda,) = await world.rows(bob)
-    await world.command(anna, "/review")
-    before = [(r.ease_factor, r.interval_days, r.repetitions, r.next_review) for r in (pivo, voda)]
+    await world.press(anna, WordDeleteCb(word_id=pivo.id, page=1).pack())
     edits_before = len(world.recorder.of(EditMessageText))
 
-    forged = [
-        ReviewCb(action="good", word_id=voda.id),  # Bob's word
-        ReviewCb(action="show", word_id=voda.id),
-        ReviewCb(action="easy", word_id=999_999),  # no such word
-        ReviewCb(action="show", word_id=999_999),
-        ReviewCb.model_construct(action="perfect", word_id=pivo.id),  # no such grade
-    ]
-    for data in forged:
-        await world.press(anna, data.pack())
+    for data in (
+        WordDeleteCb(word_id=voda.id, page=1).pack(),  # Bob's word
+        WordDeleteCb(word_id=pivo.id, page=1).pack(),  # already deleted
+        WordDeleteCb(word_id=999_999, page=1).pack(),  # no such word
+        "wdel:0:1",  # no id a row can have: fails unpack
+        "wdel:abc:1",
+    ):
+        await world.press(anna, data)
         answer = world.last_answer()
         assert (answer.text, answer.show_alert) == (texts.STALE_BUTTON, True), data
 
-    assert len(world.recorder.of(AnswerCallbackQuery)) == len(forged)
     assert len(world.recorder.of(EditMessageText)) == edits_before
-    rows = [*await world.rows(anna), *await world.rows(bob)]
-    assert [(r.ease_factor, r.interval_days, r.repetitions, r.next_review) for r in rows] == before
-
-
-async def test_review_without_words_points_to_save(world: World, frozen: Any) -> None:
-    anna = await world.join(714)
-    assert (await world.command(anna, "/review")).text == texts.WORDS_EMPTY
-
-
-async def test_an_old_grade_button_does_not_grade_a_card_twice(world: World, frozen: Any) -> None:
-    anna = await world.join(715)
-    await world.command(anna, "/save pivo - beer")
-    (pivo,) = await world.rows(anna)
-    await world.command(anna, "/review")
-    good = ReviewCb(action="good", word_id=pivo.id).pack()
-
-    await world.press(anna, good)
-    assert world.last_edit().text == texts.REVIEW_DONE.format(when=texts.TOMORROW)
-    await world.press(anna, good)  # the same button again
-
-    (row,) = await world.rows(anna)
-    assert (row.repetitions, row.interval_days, row.next_review) == (1, 1, TOMORROW)
-    answer = world.last_answer()
-    assert (answer.text, answer.show_alert) == (texts.STALE_BUTTON, True)
+    assert [row.word for row in await world.rows(bob)] == ["voda"]
+    bobs = await world.command(bob, "/words")
+    assert word_lines(bobs.text) == [texts.WORD_LINE.format(word="voda", translation="water")]

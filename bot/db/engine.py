@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import FromClause, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -52,3 +53,9 @@ async def end_read(session: AsyncSession) -> None:
     """
     if session.in_transaction():
         await session.commit()
+
+
+def upsert(session: AsyncSession, table: FromClause) -> Any:
+    """INSERT … ON CONFLICT exists on both backends, but each dialect builds its own."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)

@@ -20,10 +20,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import expression
 
 from bot.domain import (
     Character,
@@ -43,6 +45,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def sa_false() -> Any:
+    """A server default both backends read as false."""
+    return expression.false()
 
 
 def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
@@ -96,6 +103,11 @@ class User(Timestamped, Base):
     current_streak: Mapped[int] = mapped_column(Integer, default=0)
     best_streak: Mapped[int] = mapped_column(Integer, default=0)
     last_active_date: Mapped[dt.date | None] = mapped_column(Date)
+    # Earned one per 7 days of streak, at most 2; a missed day spends one (services/activity).
+    streak_freezes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The learner blocked the bot (a 403, or `my_chat_member` kicked): no reminders until
+    # they write again.
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", uselist=False
@@ -123,6 +135,13 @@ class UserSettings(Timestamped, Base):
     voice_replies: Mapped[bool] = mapped_column(Boolean, default=True)
     ui_language: Mapped[str | None] = mapped_column(String(16))
     scene: Mapped[str | None] = mapped_column(String(32))
+    # Save Honzík's suggested words without asking (`/autosave on`); off: a ➕ button.
+    autosave: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    reminder_time: Mapped[dt.time | None] = mapped_column(Time)  # local; None: no reminders
+    # The next moment a reminder is due (UTC): what schedulers claim, with SKIP LOCKED.
+    next_reminder_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -151,6 +170,8 @@ class Message(Base):
     answered: Mapped[bool] = mapped_column(Boolean, default=True)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     scene: Mapped[str | None] = mapped_column(String(32))  # the role-play it was said in
+    # On a teacher's answer: the words Honzík suggested, for its ➕ button.
+    new_words: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=func.now()
     )
@@ -175,6 +196,15 @@ class DailyStats(Base):
     new_words: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class CardState(StrEnum):
+    """Where a card is in SM-2 with learning steps (Anki's model)."""
+
+    NEW = "new"
+    LEARNING = "learning"
+    REVIEW = "review"
+    RELEARNING = "relearning"
+
+
 class SavedWord(Base):
     """A word the learner keeps, scheduled for review with SM-2."""
 
@@ -182,6 +212,7 @@ class SavedWord(Base):
     __table_args__ = (
         UniqueConstraint("user_id", "word"),
         Index(None, "user_id", "next_review"),
+        one_of("state", CardState),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -193,9 +224,32 @@ class SavedWord(Base):
     interval_days: Mapped[int] = mapped_column(Integer, default=0)
     repetitions: Mapped[int] = mapped_column(Integer, default=0)
     next_review: Mapped[dt.date | None] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(
+        String(16), default=CardState.NEW.value, server_default=CardState.NEW.value
+    )
+    step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # learning step
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # in a step
+    introduced_on: Mapped[dt.date | None] = mapped_column(Date)  # first reviewed (new-card cap)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=func.now()
     )
+
+
+class Reminder(Base):
+    """One learner's reminder on one local day: the row that makes it go out once.
+
+    Claimed (inserted) before it is sent and marked sent after; a claim left unsent by a
+    process that died is taken over after a while, on the same local day only.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("user_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class InboxUpdate(Base):

@@ -17,6 +17,7 @@ from bot.handlers import (
     fallback,
     help,
     progress,
+    reminders,
     reset,
     scenario,
     settings,
@@ -40,6 +41,7 @@ def routers() -> list[Router]:
         words.create_router(),
         reset.create_router(),
         scenario.create_router(),
+        reminders.create_router(),
         answer_buttons.create_router(),
         conversation.create_router(),
     )

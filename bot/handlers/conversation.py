@@ -147,6 +147,7 @@ async def _reply(
         outcome.saved_words,
         heard,
         corrected=reply.corrected_text,
+        suggested=outcome.suggested_words,
     )
     *parts, last = texts.split_message(text)
     for part in parts:
@@ -154,7 +155,8 @@ async def _reply(
     buttons = None
     if outcome.answer_id is not None:
         said_id = outcome.said_id if reply.mistakes and reply.corrected_text else None
-        buttons = answer_buttons(outcome.answer_id, said_id)
+        save = bool(outcome.suggested_words)
+        buttons = answer_buttons(outcome.answer_id, said_id, save=save)
     await message.answer(last, reply_markup=buttons)
     if not settings.voice_replies:
         return

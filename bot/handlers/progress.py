@@ -1,4 +1,4 @@
-"""/stats: today, streaks, the last week, totals, and a 14-day chart."""
+"""/stats: today, streaks, the last week, mistakes, totals, and a 14-day chart."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.domain import LearnerSettings, Profile, Scene
 from bot.handlers.filters import CommandIs
 from bot.services.chart import render_async
 from bot.services.stats import StatsReport, StatsService
+from bot.services.streaks import MAX_FREEZES
 
 BAR_WIDTH = 10
 
@@ -46,6 +47,21 @@ def format_stats(report: StatsReport) -> str:
         lines.append(texts.STATS_STREAK_BROKEN.format(best=best))
     else:
         lines.append(texts.STATS_STREAK_NONE)
+    if progress.freezes:
+        lines.append(texts.STATS_FREEZES.format(count=progress.freezes, most=MAX_FREEZES))
+    elif progress.current_streak:
+        lines.append(texts.STATS_FREEZES_NONE)
+    if progress.mistakes:
+        lines += ["", texts.STATS_MISTAKES]
+        lines += [
+            texts.STATS_MISTAKE.format(
+                category=texts.MISTAKE_LABELS[trend.category],
+                count=trend.count,
+                original=trend.original,
+                corrected=trend.corrected,
+            )
+            for trend in progress.mistakes
+        ]
     lines += ["", texts.STATS_WEEK]
     top = max((day.messages for day in report.recent), default=0) or 1
     for day in report.recent:
@@ -65,6 +81,8 @@ def format_stats(report: StatsReport) -> str:
     if totals.average_score is not None:
         lines.append(texts.STATS_TOTALS_SCORE.format(score=round(totals.average_score)))
     lines.append(texts.STATS_SCENES.format(count=totals.scenes, total=len(Scene)))
+    if progress.empty:
+        lines += ["", texts.STATS_NO_CHART]
     return "\n".join(lines)
 
 
@@ -78,17 +96,26 @@ async def show_stats(
 ) -> None:
     report = await stats.report(session, profile, settings)
     await message.answer(format_stats(report))
-    file_id = await stats.chart_file_id(profile, settings)
-    if file_id is not None:
-        try:
-            await bot.send_photo(message.chat.id, file_id)
-            return
-        except TelegramBadRequest:
-            await stats.forget_chart(profile, settings)
-    png = await render_async(report.progress.days)
-    sent = await bot.send_photo(message.chat.id, BufferedInputFile(png, filename="pokroky.png"))
-    if sent.photo:
-        await stats.remember_chart(profile, settings, sent.photo[-1].file_id)
+    if report.progress.empty:
+        return  # an empty chart says nothing: the text ends with a friendly line instead
+    uploaded = False
+
+    async def upload() -> str | None:
+        nonlocal uploaded
+        uploaded = True
+        png = await render_async(report.progress.days)
+        photo = BufferedInputFile(png, filename="pokroky.png")
+        sent = await bot.send_photo(message.chat.id, photo)
+        return sent.photo[-1].file_id if sent.photo else None
+
+    file_id = await stats.chart_file_id(profile, settings, upload)
+    if uploaded or file_id is None:
+        return
+    try:
+        await bot.send_photo(message.chat.id, file_id)
+    except TelegramBadRequest:  # Telegram lost its copy: draw it again
+        await stats.forget_chart(profile, settings)
+        await stats.chart_file_id(profile, settings, upload)
 
 
 def create_router() -> Router:

@@ -1,6 +1,7 @@
-"""/start: welcome and a two-question onboarding (native language, level); skipping is fine.
+"""/start: welcome and a short onboarding (native language, level, a daily reminder); skipping
+is fine.
 
-The native language comes first, so the level question is already asked in it.
+The native language comes first, so the later questions are already asked in it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.domain import OPTIONS, Profile
 from bot.handlers.filters import CommandIs
-from bot.handlers.keyboards import OnboardingCb, onboarding
+from bot.handlers.keyboards import OnboardingCb, onboarding, remind_choices
 from bot.i18n import speaking_to
 from bot.services.users import UserService
 
@@ -52,9 +53,11 @@ async def choose(
             await query.message.edit_text(
                 texts.ASK_LEVEL, reply_markup=onboarding(OPTIONS["level"])
             )
-        else:
+        else:  # last, the reminder question (answered in `reminders.remind_button`)
             await users.finish_onboarding(session, profile)
-            await query.message.edit_text(texts.ONBOARDING_DONE)
+            await query.message.edit_text(
+                texts.ASK_REMINDER, reply_markup=remind_choices(onboarding=True)
+            )
 
 
 def create_router() -> Router:

@@ -12,11 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.domain import LearnerSettings, Profile
 from bot.handlers.filters import CommandIs
-from bot.handlers.keyboards import ReviewCb, WordsPageCb, review_grades, review_show, words_pages
-from bot.services.words import Grade, WordCard, WordsService, parse_pair
+from bot.handlers.keyboards import (
+    ReviewCb,
+    WordDeleteCb,
+    WordsPageCb,
+    review_grades,
+    review_show,
+    words_pages,
+)
+from bot.services.words import Grade, ReviewQueue, WordCard, WordsService, parse_pair
 
 PAGE_SIZE = 10
-GRADES = {"again": Grade.AGAIN, "hard": Grade.HARD, "good": Grade.GOOD, "easy": Grade.EASY}
 
 
 async def save(
@@ -38,13 +44,13 @@ async def save(
         await message.answer(texts.WORD_EXISTS.format(word=word))
 
 
-def _page(cards: list[WordCard], page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+def _page(cards: list[WordCard], page: int) -> tuple[str, InlineKeyboardMarkup]:
     pages = max(1, math.ceil(len(cards) / PAGE_SIZE))
     page = min(max(1, page), pages)
     shown = cards[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     lines = [texts.WORDS_TITLE.format(count=len(cards), page=page, pages=pages)]
     lines += [texts.WORD_LINE.format(word=c.word, translation=c.translation) for c in shown]
-    return "\n".join(lines), words_pages(page, pages)
+    return "\n".join(lines), words_pages([(c.id, c.word) for c in shown], page, pages)
 
 
 async def list_words(
@@ -72,20 +78,41 @@ async def turn_page(
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def _next_card(
+async def delete_word(
+    query: CallbackQuery,
+    callback_data: WordDeleteCb,
     session: AsyncSession,
     profile: Profile,
-    settings: LearnerSettings,
     words: WordsService,
-    finished: str,
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The next due card, or `finished` saying when words are due again."""
-    due = await words.due(session, profile, settings)
-    if due:
-        card = due[0]
-        return texts.REVIEW_CARD.format(word=card.word, left=len(due)), review_show(card.id)
-    upcoming, today = await words.upcoming(session, profile, settings)
-    return finished.format(when=texts.when(upcoming, today)), None
+) -> None:
+    """🗑 under /words: someone else's, already deleted or forged ids get a short alert."""
+    word = await words.delete(session, profile, callback_data.word_id)
+    if word is None:
+        await query.answer(texts.STALE_BUTTON, show_alert=True)
+        return
+    await query.answer(texts.WORD_DELETED.format(word=word))
+    if not isinstance(query.message, Message):
+        return
+    cards = await words.all(session, profile)
+    if cards:
+        text, markup = _page(cards, callback_data.page)
+        await query.message.edit_text(text, reply_markup=markup)
+    else:
+        await query.message.edit_text(texts.WORDS_EMPTY)
+
+
+def _next_card(queue: ReviewQueue, finished: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The next card, or `finished` saying when words are due again; and how many new words
+    wait for tomorrow."""
+    waiting = ""
+    if queue.waiting_new:
+        words = texts.vocabulary_count(queue.waiting_new)
+        waiting = "\n\n" + texts.NEW_WAITING.format(words=words)
+    if queue.cards:
+        card = queue.cards[0]
+        text = texts.REVIEW_CARD.format(word=card.word, left=len(queue.cards))
+        return text + waiting, review_show(card.id, card.mark)
+    return finished.format(when=texts.when(queue.next_day, queue.today)) + waiting, None
 
 
 async def review(
@@ -98,7 +125,8 @@ async def review(
     if not await words.all(session, profile):
         await message.answer(texts.WORDS_EMPTY)
         return
-    text, markup = await _next_card(session, profile, settings, words, texts.REVIEW_NOTHING_DUE)
+    queue = await words.queue(session, profile, settings)
+    text, markup = _next_card(queue, texts.REVIEW_NOTHING_DUE)
     await message.answer(text, reply_markup=markup)
 
 
@@ -119,17 +147,18 @@ async def review_button(
             return
         text = texts.revealed_card(card.word, card.translation, card.example)
         await query.answer()
-        await message.edit_text(text, reply_markup=review_grades(card.id))
+        await message.edit_text(text, reply_markup=review_grades(card.id, callback_data.mark))
         return
-    grade = GRADES.get(callback_data.action)
-    if grade is None or not await words.grade(
-        session, profile, settings, callback_data.word_id, grade
+    grade = Grade(callback_data.action)
+    if not await words.grade(
+        session, profile, settings, callback_data.word_id, callback_data.mark, grade
     ):
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
     await query.answer()
     if message is not None:
-        text, markup = await _next_card(session, profile, settings, words, texts.REVIEW_DONE)
+        queue = await words.queue(session, profile, settings)
+        text, markup = _next_card(queue, texts.REVIEW_DONE)
         await message.edit_text(text, reply_markup=markup)
 
 
@@ -139,5 +168,6 @@ def create_router() -> Router:
     router.message.register(list_words, CommandIs("words"))
     router.message.register(review, CommandIs("review"))
     router.callback_query.register(turn_page, WordsPageCb.filter())
+    router.callback_query.register(delete_word, WordDeleteCb.filter())
     router.callback_query.register(review_button, ReviewCb.filter())
     return router

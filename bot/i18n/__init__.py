@@ -64,8 +64,7 @@ def locale_for(profile: Profile, settings: LearnerSettings) -> str:
     catalog), or Czech (`/ui czech`); see `ui_language_of` for the default."""
     if ui_language_of(profile.level, settings.ui_language) is UiLanguage.CZECH:
         return SOURCE
-    native = profile.native_language.value
-    return native if native in catalogs().locales else FALLBACK
+    return meaning_locale(profile)
 
 
 def locale_of_app(language_code: str | None) -> str:
@@ -104,6 +103,24 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     if i18n is None:
         return singular if n == 1 else plural
     return i18n.gettext(singular, plural, n)
+
+
+def czech(message: str) -> str:
+    """Marks Czech that is shown in Czech, with its meaning from the catalogs beside it (the
+    phrase of the day): extracted like `lazy`, translated only by `gettext_in`."""
+    return message
+
+
+def gettext_in(locale: str, message: str) -> str:
+    """`message` in `locale`, whatever the current update's locale is."""
+    return catalogs().gettext(message, locale=locale)
+
+
+def meaning_locale(profile: Profile) -> str:
+    """The locale that explains Czech to this learner: their native language's catalog, else
+    English; used where Czech is shown with its meaning whatever `/ui` says."""
+    native = profile.native_language.value
+    return native if native in catalogs().locales else FALLBACK
 
 
 def translating() -> bool:

@@ -20,7 +20,7 @@ from bot.i18n import DOMAIN, LOCALES, REQUIRED, compile_po
 SOURCES = LOCALES.parent
 ROOT = SOURCES.parent
 TEMPLATE = LOCALES / f"{DOMAIN}.pot"
-KEYWORDS = {"__": None, "ngettext": (1, 2)}
+KEYWORDS = {"__": None, "czech": None, "ngettext": (1, 2)}
 COMMENT_TAGS = ("TRANSLATORS:",)
 WIDTH = 100
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ai.schema import NewWord
+from bot.db.engine import upsert
 from bot.db.models import DailyStats, SavedWord, User
+from bot.services import streaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +27,6 @@ class Activity:
     mistakes: int = 0
     score: int | None = None
     new_words: int = 0
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """INSERT … ON CONFLICT exists on both backends, but each dialect builds its own."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 async def record_activity(
@@ -50,7 +44,7 @@ async def record_activity(
         "new_words": activity.new_words,
     }
     table = DailyStats.__table__
-    statement = _insert(session, table).values(user_id=user_id, date=day, **values)
+    statement = upsert(session, table).values(user_id=user_id, date=day, **values)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.user_id, table.c.date],
         set_={name: table.c[name] + statement.excluded[name] for name in values},
@@ -61,17 +55,20 @@ async def record_activity(
 
 
 async def _advance_streak(session: AsyncSession, user_id: int, day: dt.date) -> None:
+    """The first practice of a day moves the streak on, spending freezes on missed days."""
     user = await session.get(User, user_id)
     if user is None or user.last_active_date == day:
         return
-    yesterday = day - dt.timedelta(days=1)
-    streak = user.current_streak + 1 if user.last_active_date == yesterday else 1
+    current, best, freezes = streaks.advance(
+        user.current_streak, user.best_streak, user.streak_freezes, user.last_active_date, day
+    )
     await session.execute(
         update(User)
         .where(User.id == user_id)
         .values(
-            current_streak=streak,
-            best_streak=max(user.best_streak, streak),
+            current_streak=current,
+            best_streak=best,
+            streak_freezes=freezes,
             last_active_date=day,
         )
     )
@@ -88,7 +85,7 @@ async def save_words(
         if not text:
             continue
         statement = (
-            _insert(session, table)
+            upsert(session, table)
             .values(
                 user_id=user_id,
                 word=text,

@@ -1,4 +1,5 @@
-"""What the buttons under Honzík's answer give: its translation, the corrected sentence.
+"""What the buttons under Honzík's answer give: its translation, the corrected sentence, and
+the words it suggested saved.
 
 Buttons carry only a stored message's id, and anyone can send any id: a row is used only if
 it belongs to the learner who pressed, so no one ever sees another learner's conversation.
@@ -6,14 +7,19 @@ it belongs to the learner who pressed, so no one ever sees another learner's con
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ai.schema import NewWord
 from bot.ai.translate import Translator
 from bot.cache import Cache, Keys
 from bot.db.engine import end_read
 from bot.db.models import Message, MessageRole
-from bot.domain import Profile
+from bot.domain import LearnerSettings, Profile
+from bot.services import days
+from bot.services.activity import Activity, record_activity, save_words
 
 
 class AnswersService:
@@ -43,6 +49,40 @@ class AnswersService:
             return None
         await self._for_learner(profile)
         return row.corrected_text
+
+    async def save_suggested(
+        self,
+        session: AsyncSession,
+        profile: Profile,
+        settings: LearnerSettings,
+        answer_id: int,
+        default_zone: ZoneInfo,
+    ) -> list[str] | None:
+        """Save the words Honzík suggested in the learner's answer `answer_id` (the ➕ button).
+
+        Returns the words saved now, [] when they all were saved already, and None when it is
+        not the learner's answer or it suggested nothing.
+        """
+        row = await session.scalar(
+            select(Message).where(
+                Message.id == answer_id,
+                Message.user_id == profile.id,
+                Message.role == MessageRole.TEACHER.value,
+            )
+        )
+        if row is None or not row.new_words:
+            return None
+        today, _ = days.learner_today(settings, default_zone)
+        words = [NewWord.model_validate(word) for word in row.new_words]
+        saved = await save_words(session, profile.id, words, today)
+        if saved:
+            await record_activity(session, profile.id, today, Activity(new_words=len(saved)))
+        await session.commit()
+        if saved:
+            await self.cache.bump(
+                [self.keys.words_version(profile.id), self.keys.stats_version(profile.id)]
+            )
+        return saved
 
     @staticmethod
     async def _row(

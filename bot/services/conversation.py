@@ -51,7 +51,8 @@ class Outcome:
     """Honzík's answer and the stored rows, which the answer's buttons refer to by id."""
 
     reply: HonzikReply | None
-    saved_words: list[str] = field(default_factory=list)
+    saved_words: list[str] = field(default_factory=list)  # saved at once (autosave on)
+    suggested_words: list[str] = field(default_factory=list)  # the learner's to save with ➕
     said_id: int | None = None
     answer_id: int | None = None
 
@@ -123,7 +124,7 @@ class ConversationService:
                 select(User.conversation_started_at).where(User.id == profile.id)
             )
             if started is not None:
-                cutoff = max(cutoff, _aware(started))
+                cutoff = max(cutoff, days.utc(started))
             rows = await session.scalars(
                 select(Message)
                 .where(Message.user_id == profile.id, Message.created_at >= cutoff)
@@ -132,7 +133,7 @@ class ConversationService:
                 .limit(self.limit)
             )
             return [
-                HistoryItem(role=row.role, text=row.text, at=_aware(row.created_at))
+                HistoryItem(role=row.role, text=row.text, at=days.utc(row.created_at))
                 for row in reversed(list(rows))
             ]
 
@@ -165,6 +166,7 @@ class ConversationService:
         )
         session.add(learner)
         saved: list[str] = []
+        suggested: list[str] = []
         teacher: Message | None = None
         if reply is not None:
             learner.corrected_text = reply.corrected_text
@@ -176,10 +178,16 @@ class ConversationService:
                 kind=MessageKind.TEXT.value,
                 text=reply.reply,
                 scene=settings.scene,
+                new_words=[word.model_dump() for word in reply.new_words] or None,
                 created_at=now + dt.timedelta(microseconds=1),
             )
             session.add(teacher)
-            saved = await save_words(session, profile.id, reply.new_words, day)
+            # Words are the learner's to choose: kept on the answer for its ➕ button, saved
+            # at once only when they asked for that (/autosave on).
+            if settings.autosave:
+                saved = await save_words(session, profile.id, reply.new_words, day)
+            else:
+                suggested = [word.word.strip() for word in reply.new_words if word.word.strip()]
         await record_activity(
             session,
             profile.id,
@@ -197,7 +205,7 @@ class ConversationService:
         await session.commit()
         await self._after_commit(profile, said, reply, history, saved)
         answer_id = teacher.id if teacher is not None else None
-        return Outcome(reply, saved, said_id=learner.id, answer_id=answer_id)
+        return Outcome(reply, saved, suggested, said_id=learner.id, answer_id=answer_id)
 
     async def _after_commit(
         self,
@@ -226,8 +234,3 @@ class ConversationService:
 
     def _history_key(self, profile: Profile) -> Key[list[HistoryItem]]:
         return self.keys.history(profile.telegram_id, self.limit, list[HistoryItem])
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back without a zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -13,6 +13,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands datetimes back without a zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def zone_of(settings: LearnerSettings, default: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(settings.timezone) if settings.timezone else default
 

@@ -37,6 +37,7 @@ def to_profile(user: User) -> Profile:
         native_language=NativeLanguage(user.native_language),
         level=Level(user.level),
         onboarded=user.onboarded,
+        blocked=user.blocked,
     )
 
 
@@ -68,7 +69,14 @@ class UserService:
         profile, settings = await self.cache.fetch_many(self._context_keys(tg_user.id), load)
         if (profile.username, profile.first_name) != (tg_user.username, tg_user.first_name):
             profile = await self._rename(session, profile, tg_user)
+        if profile.blocked:  # they are back: reminders may go out again
+            profile = await self.set_blocked(session, profile, False)
         return profile, settings
+
+    async def set_blocked(self, session: AsyncSession, profile: Profile, blocked: bool) -> Profile:
+        """Whether the learner has blocked the bot (a 403, `my_chat_member` kicked)."""
+        fresh, _ = await self.update(session, profile, {"blocked": blocked}, on_profile=True)
+        return fresh
 
     async def change(
         self,

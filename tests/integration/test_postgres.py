@@ -37,7 +37,7 @@ from tests.test_runtime import Polling, inbox_rows, stored
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"users", "user_settings", "messages", "daily_stats", "saved_words", "inbox"}
+TABLES = {"users", "user_settings", "messages", "daily_stats", "saved_words", "inbox", "reminders"}
 HEAD = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
 KEYS = Keys(CacheTTLs())
 BIG_TELEGRAM_ID = 7_000_000_000  # beyond a 32-bit integer

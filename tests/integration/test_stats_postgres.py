@@ -185,14 +185,14 @@ async def test_words_on_postgres_skip_duplicates_and_reschedule(
 
         async with sessions() as session:
             assert [c.word for c in await words.all(session, profile)] == ["voda", "pivo"]
-            due = await words.due(session, profile, settings)
-        assert [c.word for c in due] == ["pivo", "voda"]
+            due = (await words.queue(session, profile, settings)).cards
+        assert [c.word for c in due] == ["pivo", "voda"]  # new cards: the oldest saved first
         async with sessions() as session:
-            assert await words.grade(session, profile, settings, due[0].id, Grade.GOOD)
+            assert await words.grade(session, profile, settings, due[0].id, due[0].mark, Grade.GOOD)
         async with sessions() as session:
-            assert [c.word for c in await words.due(session, profile, settings)] == ["voda"]
-            upcoming, _ = await words.upcoming(session, profile, settings)
-        assert upcoming == TODAY
+            queue = await words.queue(session, profile, settings)
+        # Good on a new card is its second learning step: back after the other card.
+        assert [c.word for c in queue.cards] == ["voda", "pivo"]
 
 
 async def test_reset_on_postgres_deletes_one_learner_and_bounds_the_history(
@@ -204,8 +204,9 @@ async def test_reset_on_postgres_deletes_one_learner_and_bounds_the_history(
     with time_machine.travel(NOON, tick=False) as traveller:
         talk = conversation(cache, StubHonzik(reply(words=(("pivo", "beer", "Pivo."),))))
         for profile, settings in ((anna, anna_settings), (bob, bob_settings)):
+            saving = settings.model_copy(update={"autosave": True})  # the word is kept at once
             async with sessions() as session:
-                await talk.respond(session, profile, settings, Said(text="Ahoj"))
+                await talk.respond(session, profile, saving, Said(text="Ahoj"))
 
         # A new conversation: even loaded from the database, the old turns are not history.
         traveller.shift(dt.timedelta(minutes=1))
