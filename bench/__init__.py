@@ -16,6 +16,7 @@ BENCHMARKS = (
     "backlog",
     "slow_redis",
     "voice_latency",
+    "streaming",
     "cold_stats",
 )
 """The benchmark modules, in the order they run and are reported."""

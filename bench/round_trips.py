@@ -8,6 +8,9 @@ to one update. Anna and Boris have the same settings: Anna's messages miss Honz�
 Boris sends the same words right after her and gets her cached answers; his second message
 finds both the answer and his conversation history in Redis.
 
+A pooled connection's handshake (HELLO, CLIENT, SELECT...) is once per connection, not per
+update: it is reported beside the counts, not in them.
+
 Targets: a warm /help costs 1 Redis round trip in polling mode and at most 2 in webhook mode,
 and runs no SQL; text with a cached Honzík answer and cached history at most 4 round trips,
 a Honzík miss at most 8.
@@ -38,6 +41,14 @@ from tests.standins.openai import FakeOpenAI
 from tests.support import updates
 
 FIRST, SECOND = "Ahoj, jak se máš?", "Dneska jdu do kina s kamarádem."
+# What redis-py sends when it opens a pooled connection: once per connection, not per update.
+# A streamed miss synthesises the voice while the answer is still stored, so the first one
+# after start-up opens a second connection.
+HANDSHAKE = frozenset({"HELLO", "PING", "CLIENT", "SELECT", "AUTH"})
+
+
+def connecting(trip: list[str]) -> bool:
+    return all(command.split()[0].upper() in HANDSHAKE for command in trip)
 
 
 @dataclass
@@ -45,6 +56,7 @@ class Counted:
     trips: list[list[str]]
     statements: list[str]
     chat_calls: int
+    connecting: int = 0  # round trips that opened a pooled connection
 
 
 class Probe:
@@ -53,13 +65,20 @@ class Probe:
         self.sql = SqlCounter(s.resources.engine)
 
     async def feed(self, update: Update, answer: str = "") -> Counted:
-        """Feed one update; it must be answered with a message containing `answer`."""
+        """Feed one update; it must be answered with a message containing `answer`. A new
+        pooled connection's handshake is counted apart (`Counted.connecting`)."""
         self.wire.take()
         self.sql.take()
         self.s.session.clear()
         calls = len(self.oa.calls("chat"))
         await self.s.feed(update)
-        counted = Counted(self.wire.take(), self.sql.take(), len(self.oa.calls("chat")) - calls)
+        trips = self.wire.take()
+        counted = Counted(
+            [trip for trip in trips if not connecting(trip)],
+            self.sql.take(),
+            len(self.oa.calls("chat")) - calls,
+            sum(connecting(trip) for trip in trips),
+        )
         texts = [m.text for m in self.s.session.requests if isinstance(m, SendMessage)]
         if not any(answer in text for text in texts):
             raise RuntimeError(f"update {update.update_id} was not answered: sent {texts}")
@@ -119,7 +138,10 @@ async def measure(quick: bool) -> list[Result]:
             + ", ".join(str(len(m.trips)) for m in misses)
             + ")",
             len(miss.trips) <= 8 and all(m.chat_calls == 1 for m in misses),
-            "round trips in order: " + describe_trips(miss.trips),
+            "round trips in order: "
+            + describe_trips(miss.trips)
+            + f"; besides, {sum(m.connecting for m in misses)} round trips opened a pooled "
+            "connection (once per connection)",
         ),
     ]
     return results

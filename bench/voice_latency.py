@@ -88,7 +88,11 @@ async def measure(quick: bool) -> list[Result]:
     async with clean_redis(), FakeOpenAI() as oa:
         oa.script_chat(reply_per_request)
         oa.delay.update(delays)
-        async with stack(openai_base_url=oa.base_url, openai_max_retries=0) as s:
+        # The path without drafts: this stand-in answers a completion at once, while a streamed
+        # one is paced like a model (bench.streaming measures that path).
+        async with stack(
+            openai_base_url=oa.base_url, openai_max_retries=0, stream_replies=False
+        ) as s:
             misses: list[Timed] = []
             recordings: list[bytes] = []
             for i in range(1 + misses_wanted):

@@ -41,6 +41,7 @@ from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.domain import Character
+from bot.handlers.drafts import Drafting
 from bot.i18n import SOURCE, catalogs, speaking
 from bot.metrics import Metrics
 from bot.middlewares import (
@@ -123,7 +124,15 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
     )
     keys = keys_for(config)
     users = UserService(cache, keys)
-    honzik = Honzik(client, cache, keys, metrics, config.openai_model, config.openai_temperature)
+    honzik = Honzik(
+        client,
+        cache,
+        keys,
+        metrics,
+        config.openai_model,
+        config.openai_temperature,
+        stream=config.stream_replies,
+    )
     conversation = ConversationService(
         cache,
         keys,
@@ -159,6 +168,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         whisper=Whisper(client, cache, keys, metrics, config.whisper_model),
         voice=Voice(client, cache, keys, metrics, config.tts_model, voices),
         counter_sync=CounterSync(cache, cache.counters),
+        drafting=Drafting(enabled=config.stream_replies),
     )
     dp.update.outer_middleware(InFlightMiddleware(resources.inflight))
     dp.update.outer_middleware(DbSessionMiddleware(resources.sessionmaker))

@@ -62,6 +62,7 @@ class Config(DatabaseConfig):
     tts_voice_honzik: str = "onyx"
     tts_voice_novakova: str = "nova"
     max_voice_seconds: int = Field(default=120, gt=0)
+    stream_replies: bool = True  # drafts (sendMessageDraft) while Honzík writes, earlier voice
     conversation_window_minutes: int = Field(default=30, gt=0)
     history_messages: int = Field(default=6, ge=0, le=40)
 

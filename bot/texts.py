@@ -414,6 +414,7 @@ def short_date(day: dt.date) -> str:
     return f"{WEEKDAYS[day.weekday()]} {day.day}.{day.month}."
 
 
+CHART_TITLE = __("Zprávy za posledních 14 dní")
 STATS_TITLE = __("📊 Tvoje pokroky")
 STATS_TODAY = __("Dnes: {messages} (hlasem {voice}), {words}, mluvení {spoken}")
 STATS_TODAY_EMPTY = as_character(

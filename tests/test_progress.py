@@ -754,9 +754,10 @@ async def test_a_cached_chart_is_sent_by_file_id_without_rendering(
     rendered: list[Any] = []
     real_render = progress_handler.render_async
 
-    async def counting(days_: Any) -> bytes:
+    async def counting(days_: Any, title: str) -> bytes:
         rendered.append(days_)
-        return await real_render(days_)
+        assert title == texts.CHART_TITLE  # in the learner's language
+        return await real_render(days_, title)
 
     monkeypatch.setattr(progress_handler, "render_async", counting)
     with time_machine.travel(NOON, tick=False):

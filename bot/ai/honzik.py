@@ -1,5 +1,11 @@
 """Honzík's answers: one Structured Outputs chat completion, cached and shared.
 
+On a cache miss with a `ReplyListener`, the completion is streamed (the OpenAI client's
+`chat.completions.stream`, same strict schema) and the `reply` field is read out of the
+partial JSON as it grows (jiter, the client's own parser, in its trailing-strings mode), so
+the learner sees it being written and its voice can start before the corrections are done.
+Only the final parsed answer is cached: a stream that breaks off caches nothing.
+
 The cache key is the hash of the exact request (model, temperature, prompt version, the
 full messages including the system prompt built from the settings, and the schema), so any
 change to any of them is a different key and an old answer can never be served for it.
@@ -9,9 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import httpx2
+import jiter
 from openai import AsyncOpenAI
+from openai.lib.streaming.chat import AsyncChatCompletionStreamManager
+from openai.types.chat import ParsedChatCompletion
 from pydantic import BaseModel
 
 from bot.ai import FAILED_CALL, OpenAIHelper, UpstreamError, upstream_failure
@@ -35,6 +45,42 @@ def request_digest(request: dict[str, Any], kind: type[BaseModel]) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+# A stream can also break off below the client: the connection dropped mid-answer.
+FAILED_STREAM = (*FAILED_CALL, httpx2.HTTPError)
+
+
+class ReplyListener(Protocol):
+    """Told how a streamed answer's `reply` grows; each call must return at once."""
+
+    async def started(self) -> None:
+        """The model has begun answering."""
+
+    async def growing(self, reply: str) -> None:
+        """The reply so far."""
+
+    async def finished(self, reply: str) -> None:
+        """The reply is complete; the rest of the answer (corrections, words) still streams."""
+
+
+def reply_so_far(snapshot: str) -> tuple[str | None, bool]:
+    """The `reply` string in a partial JSON answer, and whether it is complete.
+
+    Strict Structured Outputs write the keys in the schema's order, `reply` first. jiter's
+    "trailing-strings" mode keeps a string still being written; its plain partial mode drops
+    one, so `reply` is there only once its closing quote is.
+    """
+    data = snapshot.encode("utf-8", "surrogatepass")
+    try:
+        growing = jiter.from_json(data, partial_mode="trailing-strings")
+    except ValueError:  # nothing yet, or not JSON: the final parse has the last word
+        return None, False
+    reply = growing.get("reply") if isinstance(growing, dict) else None
+    if not isinstance(reply, str):
+        return None, False
+    whole = jiter.from_json(data, partial_mode="on")
+    return reply, isinstance(whole, dict) and "reply" in whole
+
+
 class Honzik(OpenAIHelper):
     def __init__(
         self,
@@ -44,9 +90,12 @@ class Honzik(OpenAIHelper):
         metrics: Metrics,
         model: str,
         temperature: float,
+        *,
+        stream: bool = True,
     ) -> None:
         super().__init__(client, cache, keys, metrics, model)
         self.temperature = temperature
+        self.stream = stream
 
     async def answer(
         self,
@@ -57,11 +106,13 @@ class Honzik(OpenAIHelper):
         settings: LearnerSettings,
         history: list[Turn],
         spoken: bool,
+        listener: ReplyListener | None = None,
     ) -> HonzikReply:
         """Honzík's answer to `text`; `spoken`: it was transcribed, so its punctuation,
-        capitals and diacritics are not the learner's to be graded."""
+        capitals and diacritics are not the learner's to be graded. `listener` follows the
+        reply as it is written, when it is not cached (and streaming is on)."""
         messages = build_messages(level, native, settings, history, text, spoken=spoken)
-        return await self._complete(messages, HonzikReply)
+        return await self._complete(messages, HonzikReply, listener)
 
     async def open_scene(self, *, level: Level, settings: LearnerSettings) -> SceneOpening:
         """The character's first line of `settings.scene` (which must be set), before the
@@ -73,7 +124,12 @@ class Honzik(OpenAIHelper):
         """
         return await self._complete(scene_opening_messages(level, settings), SceneOpening)
 
-    async def _complete(self, messages: list[dict[str, str]], kind: type[Answer]) -> Answer:
+    async def _complete(
+        self,
+        messages: list[dict[str, str]],
+        kind: type[Answer],
+        listener: ReplyListener | None = None,
+    ) -> Answer:
         request: dict[str, Any] = {
             "model": self.model,
             "temperature": self.temperature,
@@ -83,10 +139,16 @@ class Honzik(OpenAIHelper):
         async def ask() -> Answer:
             try:
                 async with self.metrics.openai("chat"):
-                    completion = await self.client.chat.completions.parse(
-                        response_format=kind, **request
-                    )
-            except FAILED_CALL as exc:
+                    if listener is not None and self.stream:
+                        streaming = self.client.chat.completions.stream(
+                            response_format=kind, **request
+                        )
+                        completion = await _follow(streaming, listener)
+                    else:
+                        completion = await self.client.chat.completions.parse(
+                            response_format=kind, **request
+                        )
+            except FAILED_STREAM as exc:
                 raise upstream_failure(exc) from exc
             if not completion.choices:
                 raise UpstreamError("the completion has no choices")
@@ -97,3 +159,27 @@ class Honzik(OpenAIHelper):
 
         key = self.keys.honzik(request_digest(request, kind), kind)
         return await self.cache.fetch(key, ask, shared=True)
+
+
+async def _follow(
+    streaming: AsyncChatCompletionStreamManager[Answer], listener: ReplyListener
+) -> ParsedChatCompletion[Answer]:
+    """Read the stream to its end, telling `listener` about the reply; the final completion."""
+    async with streaming as stream:
+        await listener.started()
+        told, complete, chunks = "", False, 0
+        async for event in stream:
+            chunks += event.type == "chunk"
+            if event.type != "content.delta" or complete:
+                continue
+            reply, complete = reply_so_far(event.snapshot)
+            if reply is None:
+                continue
+            if complete:
+                await listener.finished(reply)
+            elif reply != told:
+                told = reply
+                await listener.growing(reply)
+        if not chunks:  # a 200 that was no event stream (an HTML page, say)
+            raise UpstreamError("the completion stream is empty")
+        return await stream.get_final_completion()

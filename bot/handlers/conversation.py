@@ -21,9 +21,10 @@ from bot.ai.speech import Whisper
 from bot.config import Config
 from bot.db.models import MessageKind
 from bot.domain import LearnerSettings, Profile
+from bot.handlers.drafts import Drafting, DraftStream
 from bot.handlers.filters import When
 from bot.handlers.keyboards import answer_buttons
-from bot.handlers.speaking import send_spoken
+from bot.handlers.speaking import SpeechAhead, send_spoken
 from bot.services.conversation import ConversationService, Outcome, Said
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ async def on_voice(
     conversation: ConversationService,
     whisper: Whisper,
     voice: speech_ai.Voice,
+    drafting: Drafting,
 ) -> None:
     media: Voice | Audio | VideoNote | None = message.voice or message.audio or message.video_note
     assert media is not None
@@ -89,8 +91,10 @@ async def on_voice(
         await message.answer(texts.DIDNT_CATCH)
         return
     said = replace(said, text=transcript)
-    outcome = await conversation.respond(session, profile, settings, said)
-    await _reply(message, bot, outcome, settings, voice, heard=transcript)
+    ahead = SpeechAhead(settings, voice)
+    drafts = _drafts(message, bot, drafting, ahead, heard=transcript)
+    outcome = await conversation.respond(session, profile, settings, said, drafts)
+    await _reply(message, bot, outcome, settings, ahead, heard=transcript, drafts=drafts)
 
 
 async def on_text(
@@ -101,6 +105,7 @@ async def on_text(
     settings: LearnerSettings,
     conversation: ConversationService,
     voice: speech_ai.Voice,
+    drafting: Drafting,
 ) -> None:
     text = (message.text or "").strip()
     if len(text) > MAX_TEXT:
@@ -113,12 +118,30 @@ async def on_text(
         await message.answer(texts.DAILY_LIMIT)
         return
     said = Said(text=text, telegram_message_id=message.message_id)
-    outcome = await conversation.respond(session, profile, settings, said)
-    await _reply(message, bot, outcome, settings, voice)
+    ahead = SpeechAhead(settings, voice)
+    drafts = _drafts(message, bot, drafting, ahead)
+    outcome = await conversation.respond(session, profile, settings, said, drafts)
+    await _reply(message, bot, outcome, settings, ahead, drafts=drafts)
 
 
 async def on_edited(message: Message) -> None:
     await message.answer(texts.EDITED)
+
+
+def _drafts(
+    message: Message,
+    bot: Bot,
+    drafting: Drafting,
+    ahead: SpeechAhead,
+    heard: str | None = None,
+) -> DraftStream | None:
+    """Drafts of the reply while Honzík writes it, and his voice started as soon as the
+    reply is complete; None when drafts are off (the answer then comes as before)."""
+    if not drafting.available:
+        return None
+    return drafting.stream(
+        bot, message.chat.id, message.message_id, heard=heard, on_reply=ahead.start
+    )
 
 
 async def _reply(
@@ -126,14 +149,17 @@ async def _reply(
     bot: Bot,
     outcome: Outcome,
     settings: LearnerSettings,
-    voice: speech_ai.Voice,
+    ahead: SpeechAhead,
     heard: str | None = None,
+    drafts: DraftStream | None = None,
 ) -> None:
     """The text first, then the voice; a failing voice never costs the learner the text.
 
     However long the answer, it arrives whole, in as many messages as it takes, and the
     voice speaks as much of the reply as one speech request allows.
     """
+    if drafts is not None:
+        await drafts.close()
     reply = outcome.reply
     if reply is None:
         await message.answer(texts.TRY_AGAIN)
@@ -160,7 +186,7 @@ async def _reply(
     await message.answer(last, reply_markup=buttons)
     if not settings.voice_replies:
         return
-    await send_spoken(bot, message.chat.id, reply.reply, settings, voice)
+    await send_spoken(bot, message.chat.id, reply.reply, settings, ahead.voice, ahead)
 
 
 def create_router() -> Router:

@@ -103,7 +103,7 @@ async def show_stats(
     async def upload() -> str | None:
         nonlocal uploaded
         uploaded = True
-        png = await render_async(report.progress.days)
+        png = await render_async(report.progress.days, texts.CHART_TITLE)
         photo = BufferedInputFile(png, filename="pokroky.png")
         sent = await bot.send_photo(message.chat.id, photo)
         return sent.photo[-1].file_id if sent.photo else None

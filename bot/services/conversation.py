@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ai import UpstreamError
-from bot.ai.honzik import Honzik
+from bot.ai.honzik import Honzik, ReplyListener
 from bot.ai.prompt import Turn
 from bot.ai.schema import HonzikReply
 from bot.cache import Cache, Key, Keys
@@ -83,9 +83,15 @@ class ConversationService:
         return await within_daily_budget(self.cache, profile.telegram_id, today, self.daily_limit)
 
     async def respond(
-        self, session: AsyncSession, profile: Profile, settings: LearnerSettings, said: Said
+        self,
+        session: AsyncSession,
+        profile: Profile,
+        settings: LearnerSettings,
+        said: Said,
+        listener: ReplyListener | None = None,
     ) -> Outcome:
-        """Ask Honzík about what the learner said and store the turn either way."""
+        """Ask Honzík about what the learner said and store the turn either way; `listener`
+        follows his reply as it is written (see `Honzik.answer`)."""
         history = await self.history(session, profile)
         await end_read(session)
         try:
@@ -96,6 +102,7 @@ class ConversationService:
                 settings=settings,
                 history=[Turn(ROLES[item.role], item.text) for item in history],
                 spoken=said.kind is MessageKind.VOICE,
+                listener=listener,
             )
         except UpstreamError:
             reply = None

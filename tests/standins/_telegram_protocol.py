@@ -53,7 +53,7 @@ API_METHODS = {
         *("getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo"),
         *("setMyCommands", "getMyCommands", "sendMessage", "editMessageText"),
         *("editMessageReplyMarkup", "answerCallbackQuery", "sendChatAction", "deleteMessage"),
-        *("getFile", *MEDIA_METHODS),
+        *("getFile", "sendMessageDraft", *MEDIA_METHODS),
     ]
 }
 # Parameters of each implemented method, from the Bot API 10.1 spec (core.telegram.org/bots/api,
@@ -85,6 +85,9 @@ PARAMETERS: dict[str, frozenset[str]] = {
         "answerCallbackQuery": ("callback_query_id", "text", "show_alert", "url", "cache_time"),
         "sendChatAction": ("business_connection_id", "chat_id", "message_thread_id", "action"),
         "deleteMessage": ("chat_id", "message_id"),
+        "sendMessageDraft": (
+            *("chat_id", "message_thread_id", "draft_id", "text", "parse_mode", "entities"),
+        ),
         "getFile": ("file_id",),
         "sendVoice": (*_SENT, "voice", *_CAPTION, "duration"),
         "sendAudio": (*_SENT, "audio", *_CAPTION, "duration", "performer", "title", "thumbnail"),

@@ -120,6 +120,9 @@ class OpenAICall:
     status: int | None = None
     response: Any = field(default=None, repr=False)
     """The JSON or text sent back (speech: the audio bytes); None until answered."""
+    arrived: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    """time.monotonic() when the answer (a stream: its end) went out, or it broke off."""
 
     @property
     def ok(self) -> bool:
@@ -159,6 +162,11 @@ class FakeOpenAI(StandInServer):
         """What /audio/speech returns, by response_format."""
         self.delay: dict[str, float] = {}
         """Seconds each endpoint ("chat", "transcriptions", "speech") stalls before answering."""
+        self.first_token = 0.0
+        """Streamed chat completions: seconds before the first content chunk."""
+        self.tokens_per_second: float | None = None
+        """Streamed chat completions: the pace after it (a token is 4 characters); None: at once."""
+        self._cuts: list[int] = []
         self._chat_script: ChatScript | None = None
         self._faults: defaultdict[str, list[OpenAIError]] = defaultdict(list)
         self._always: dict[str, OpenAIError] = {}
@@ -235,6 +243,11 @@ class FakeOpenAI(StandInServer):
             raise ValueError(f"no oddity {oddity!r} for {endpoint!r}; see ODDITIES")
         self._oddities[endpoint].extend([oddity] * times)
 
+    def cut_next_stream(self, after_characters: int) -> None:
+        """The next streamed completion breaks off (the connection is dropped, no [DONE])
+        once this much of its content has gone out."""
+        self._cuts.append(after_characters)
+
     def recover(self) -> None:
         """Drop all injected failures (pending `fail_next` and `garble_next` ones included)."""
         self._faults.clear()
@@ -270,6 +283,8 @@ class FakeOpenAI(StandInServer):
                 raise OpenAIError(400, "you must provide a model parameter", param="model")
             handlers = {"chat": self._chat, "speech": self._speech}
             response = handlers[endpoint](call) if audio is None else self._transcribe(call, audio)
+            if endpoint == "chat" and call.body.get("stream") is True and oddity is None:
+                return await self._stream(request, call)
             if oddity is not None:
                 response = self._garble(call, oddity, response.content_type)
         except OpenAIError as error:
@@ -278,6 +293,7 @@ class FakeOpenAI(StandInServer):
             response = web.json_response(call.response, status=error.status, headers=headers)
         else:
             call.status = response.status
+        call.finished = time.monotonic()
         response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
         self._pulse.notify()
         return response
@@ -320,8 +336,14 @@ class FakeOpenAI(StandInServer):
                 param="messages",
                 code="missing_required_parameter",
             )
-        if body.get("stream"):
-            raise OpenAIError(400, "stand-in: streaming completions are not implemented")
+        if body.get("stream") not in (None, False, True):
+            raise OpenAIError(400, "Invalid type for 'stream': expected a boolean.", param="stream")
+        if "stream_options" in body and body.get("stream") is not True:
+            raise OpenAIError(
+                400,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
         answer = self._chat_script(body) if self._chat_script else None
         if answer is None:
             answer = self._generated_answer(body.get("response_format") or {})
@@ -349,6 +371,48 @@ class FakeOpenAI(StandInServer):
             "system_fingerprint": "fp_standin",
         }
         return web.json_response(call.response)
+
+    async def _stream(self, request: web.Request, call: OpenAICall) -> web.StreamResponse:
+        """The completion in `_chat`'s response, sent as OpenAI streams it: server-sent events
+        of `chat.completion.chunk`, a role chunk, content in 4-character tokens at the set
+        pace, a finish chunk, usage if `stream_options.include_usage`, then `[DONE]`."""
+        completion = call.response
+        choice = completion["choices"][0]
+        content = choice["message"]["content"] or ""
+        cut = self._cuts.pop(0) if self._cuts else None
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        response.headers["x-request-id"] = f"req_{secrets.token_hex(16)}"
+        await response.prepare(request)
+        base = {key: completion[key] for key in ("id", "created", "model", "system_fingerprint")}
+        base["object"] = "chat.completion.chunk"
+
+        async def event(delta: dict[str, Any], finish: str | None = None) -> None:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None}]}
+            chunk["choices"][0]["finish_reason"] = finish
+            await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+
+        await event({"role": "assistant", "content": "", "refusal": None})
+        await asyncio.sleep(self.first_token)
+        pause = 0.0 if not self.tokens_per_second else 1 / self.tokens_per_second
+        for start in range(0, len(content), 4):
+            if cut is not None and start >= cut:
+                call.status, call.finished = 0, time.monotonic()  # broken off
+                self._pulse.notify()
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await event({"content": content[start : start + 4]})
+            if pause:
+                await asyncio.sleep(pause)
+        await event({}, finish=choice["finish_reason"])
+        if (call.body.get("stream_options") or {}).get("include_usage"):
+            usage = {**base, "choices": [], "usage": completion["usage"]}
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        call.status, call.finished = 200, time.monotonic()
+        self._pulse.notify()
+        return response
 
     def _generated_answer(self, response_format: dict[str, Any]) -> str:
         kind = response_format.get("type", "text")

@@ -139,6 +139,8 @@ class FakeTelegram(StandInServer):
         self._users: dict[int, dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._blocked: set[int] = set()
+        self.refuse_drafts = False
+        """Answer sendMessageDraft as a Bot API server without it does (404): test control."""
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._last_message_id: defaultdict[int, int] = defaultdict(int)
         self._files: dict[str, StoredFile] = {}
@@ -370,6 +372,22 @@ class FakeTelegram(StandInServer):
         self._target_chat(call.params)
         if not wire.CHAT_ACTION.fullmatch(str(call.params.get("action"))):
             raise bad_request("wrong parameter action in request")
+        return True
+
+    def _api_send_message_draft(self, call: TelegramCall) -> Any:
+        """A draft streamed into a private chat; an empty text is the "Thinking…" placeholder.
+        `refuse_drafts` plays a Bot API server that does not have the method."""
+        if self.refuse_drafts:
+            raise ApiError(404, "Not Found: method not found")
+        chat = self._target_chat(call.params)
+        if chat["type"] != "private":
+            raise bad_request("TEXTDRAFT_PEER_INVALID")
+        if not str(call.params.get("draft_id", "")).lstrip("-").isdigit():
+            raise bad_request("invalid draft_id specified")
+        if int(call.params["draft_id"]) == 0:
+            raise bad_request("draft_id must be non-zero")
+        if len(str(call.params.get("text", ""))) > wire.MAX_TEXT:
+            raise bad_request("message is too long")
         return True
 
     def _api_delete_message(self, call: TelegramCall) -> Any:
