@@ -73,6 +73,7 @@ log = logging.getLogger("bot")
 
 # How long a stopping process waits for updates in flight before closing its pools.
 DRAIN_TIMEOUT = 60.0
+REMINDERS_DRAIN = 5.0  # and for the reminder being sent
 # Telegram unreachable at start-up: try again after 1 s, 2 s, 4 s ... then every 30 s.
 STARTUP_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=2.0, jitter=0.1)
 TOKEN_REJECTED = (
@@ -267,6 +268,8 @@ async def run(config: Config) -> int:
             log.error(TOKEN_REJECTED)
             return 1
         await counter_sync.push()
+        # A reminder being sent is finished and marked, not cut off (it would go out again).
+        await asyncio.wait({reminding}, timeout=REMINDERS_DRAIN)
         return 0
     finally:
         for task in (sync, reminding):

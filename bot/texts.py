@@ -328,6 +328,7 @@ def reply_text(
 
 
 MESSAGE_LIMIT = 4096
+ALERT_LIMIT = 200  # a callback answer's text
 """Characters of one Telegram message. The bot sends plain text (no parse_mode), so the
 string is what Telegram counts, and a cut anywhere breaks no entity."""
 ELLIPSIS = "…"

@@ -304,6 +304,8 @@ async def test_a_due_reminder_survives_a_restart(
     clock.move_to(at(PRAGUE, 2026, 3, 27, 20, 30))
     assert await scheduler.tick() == 2  # 7's, late but the same evening, and 8's taken over
     assert await scheduler.tick() == 0
+    async with learners.sessions() as session:  # the first process, slow rather than dead
+        assert await reminders.renew(session, crashed[0], days.now()) is None  # not sent twice
     assert len(reminders_to(recorder, 7)) == 1 and len(reminders_to(recorder, 8)) == 1
     assert await learners.sent_reminders() == 2
 

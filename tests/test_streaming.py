@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendMessage, SendMessageDraft, SendVoice, TelegramMethod
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,6 +58,7 @@ class TimedSession(RecordingSession):
         super().__init__()
         self.at: list[tuple[TelegramMethod[Any], float]] = []
         self.refuse = False
+        self.blocked: set[int] = set()
 
     async def make_request(
         self,
@@ -68,6 +69,8 @@ class TimedSession(RecordingSession):
         self.at.append((method, time.monotonic()))
         if self.refuse and isinstance(method, SendMessageDraft):
             raise TelegramBadRequest(method, "Bad Request: method not found")
+        if getattr(method, "chat_id", None) in self.blocked:
+            raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
         return await super().make_request(bot, method, timeout)
 
     def when(self, kind: type[TelegramMethod[Any]]) -> list[float]:
@@ -170,4 +173,24 @@ async def test_refused_drafts_fall_back_to_the_plain_answer_and_stay_off(
     await say(dp, bot, 6, "Dobrý den, jak se máte?")
     assert len(recorder.when(SendMessageDraft)) == 1
     assert not oa.calls("chat")[-1].body.get("stream")  # answered as before drafts existed
+    assert REPLY in (recorder.of(SendMessage)[-1].text or "")
+
+
+async def test_a_learner_who_blocked_the_bot_costs_nobody_else_their_drafts(
+    dp: Dispatcher, bot: Bot, recorder: TimedSession
+) -> None:
+    recorder.blocked.add(7)
+    await say(dp, bot, 7)
+    assert len(recorder.when(SendMessageDraft)) == 1  # refused for that chat: no more tried
+    await say(dp, bot, 8, "Dobrý den, jak se máte?")
+    assert [d.chat_id for d in recorder.of(SendMessageDraft)].count(8) >= 2
+
+
+async def test_a_stream_lost_before_any_answer_is_asked_again_unstreamed(
+    dp: Dispatcher, bot: Bot, recorder: TimedSession, oa: FakeOpenAI
+) -> None:
+    oa.cut_next_stream(after_characters=0)
+    await say(dp, bot, 9)
+    first, again = oa.calls("chat")
+    assert first.body["stream"] is True and not again.body.get("stream")
     assert REPLY in (recorder.of(SendMessage)[-1].text or "")

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx2
 import jiter
+import openai
 from openai import AsyncOpenAI
 from openai.lib.streaming.chat import AsyncChatCompletionStreamManager
 from openai.types.chat import ParsedChatCompletion
@@ -47,6 +48,10 @@ def request_digest(request: dict[str, Any], kind: type[BaseModel]) -> str:
 
 # A stream can also break off below the client: the connection dropped mid-answer.
 FAILED_STREAM = (*FAILED_CALL, httpx2.HTTPError)
+
+
+class _LostBeforeContent(Exception):
+    """The stream's connection broke before any of the answer arrived."""
 
 
 class ReplyListener(Protocol):
@@ -140,10 +145,7 @@ class Honzik(OpenAIHelper):
             try:
                 async with self.metrics.openai("chat"):
                     if listener is not None and self.stream:
-                        streaming = self.client.chat.completions.stream(
-                            response_format=kind, **request
-                        )
-                        completion = await _follow(streaming, listener)
+                        completion = await self._streamed(request, kind, listener)
                     else:
                         completion = await self.client.chat.completions.parse(
                             response_format=kind, **request
@@ -160,6 +162,18 @@ class Honzik(OpenAIHelper):
         key = self.keys.honzik(request_digest(request, kind), kind)
         return await self.cache.fetch(key, ask, shared=True)
 
+    async def _streamed(
+        self, request: dict[str, Any], kind: type[Answer], listener: ReplyListener
+    ) -> ParsedChatCompletion[Answer]:
+        """The streamed completion; a connection lost before any of the answer came is asked
+        again once, not streamed, as the client itself retries a request that never got an
+        answer. Lost later, the learner has seen part of it: that is a failure."""
+        streaming = self.client.chat.completions.stream(response_format=kind, **request)
+        try:
+            return await _follow(streaming, listener)
+        except _LostBeforeContent:
+            return await self.client.chat.completions.parse(response_format=kind, **request)
+
 
 async def _follow(
     streaming: AsyncChatCompletionStreamManager[Answer], listener: ReplyListener
@@ -167,19 +181,25 @@ async def _follow(
     """Read the stream to its end, telling `listener` about the reply; the final completion."""
     async with streaming as stream:
         await listener.started()
-        told, complete, chunks = "", False, 0
-        async for event in stream:
-            chunks += event.type == "chunk"
-            if event.type != "content.delta" or complete:
-                continue
-            reply, complete = reply_so_far(event.snapshot)
-            if reply is None:
-                continue
-            if complete:
-                await listener.finished(reply)
-            elif reply != told:
-                told = reply
-                await listener.growing(reply)
+        told, complete, chunks, content = "", False, 0, False
+        try:
+            async for event in stream:
+                chunks += event.type == "chunk"
+                if event.type != "content.delta" or complete:
+                    continue
+                content = content or bool(event.delta)
+                reply, complete = reply_so_far(event.snapshot)
+                if reply is None:
+                    continue
+                if complete:
+                    await listener.finished(reply)
+                elif reply != told:
+                    told = reply
+                    await listener.growing(reply)
+        except (httpx2.HTTPError, openai.APIConnectionError) as exc:
+            if not content:
+                raise _LostBeforeContent from exc
+            raise
         if not chunks:  # a 200 that was no event stream (an HTML page, say)
             raise UpstreamError("the completion stream is empty")
         return await stream.get_final_completion()

@@ -75,7 +75,8 @@ async def save(
         await query.answer(texts.STALE_BUTTON, show_alert=True)
         return
     if saved:
-        await query.answer(texts.WORDS_SAVED.format(words=", ".join(saved)))
+        saying = texts.WORDS_SAVED.format(words=", ".join(saved))
+        await query.answer(texts.shorten(saying, texts.ALERT_LIMIT))
     else:
         await query.answer(texts.WORDS_ALREADY_SAVED)
     await _drop_button(query)

@@ -16,7 +16,12 @@ import time
 from collections.abc import Callable
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNotFound,
+)
 
 from bot import texts
 
@@ -40,6 +45,7 @@ class Drafting:
         return self.enabled and time.monotonic() >= self._off_until
 
     def refused(self, error: TelegramAPIError) -> None:
+        """The Bot API server does not take drafts at all (an old local server, a 400)."""
         if self.available:
             log.warning("drafts refused (%s): off for %.0f s", error.message, REFUSED_PAUSE)
         self._off_until = time.monotonic() + REFUSED_PAUSE
@@ -84,6 +90,7 @@ class DraftStream:
         self._shown: str | None = None
         self._at = 0.0
         self._sending = False
+        self._stopped = False  # this answer's drafts are over (closed, or refused for this chat)
         self._pump: asyncio.Task[None] | None = None
 
     async def started(self) -> None:
@@ -101,15 +108,15 @@ class DraftStream:
         """Before the answer goes out: nothing more is drafted, and a draft on its way must
         not land after the answer; one held up (flood control) is dropped rather than holding
         up the answer."""
-        self._wanted = self._shown
+        self._stopped = True
         if self._pump is None or self._pump.done():
             return
         if not self._sending:
             self._pump.cancel()
             return
-        try:
-            await asyncio.wait_for(self._pump, CLOSE_WAIT)
-        except TimeoutError:
+        _, late = await asyncio.wait({self._pump}, timeout=CLOSE_WAIT)
+        if late:
+            self._pump.cancel()
             log.info("a draft was still on its way; dropped")
 
     def _text(self, reply: str) -> str:
@@ -117,7 +124,7 @@ class DraftStream:
         return texts.shorten(text, DRAFT_LIMIT)
 
     def _show(self, text: str) -> None:
-        if not self.drafting.available or text == self._wanted:
+        if self._stopped or not self.drafting.available or text == self._wanted:
             return
         self._wanted = text
         if self._pump is None or self._pump.done():
@@ -126,7 +133,7 @@ class DraftStream:
     async def _run(self) -> None:
         """Show the latest text, then the one after, at most one every DRAFT_EVERY seconds:
         the text in between is skipped, the last is always shown."""
-        while self._wanted is not None and self._wanted != self._shown:
+        while not self._stopped and self._wanted is not None and self._wanted != self._shown:
             wait = self._at + DRAFT_EVERY - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -142,9 +149,12 @@ class DraftStream:
                 self._sending = False
 
     async def _send(self, text: str) -> None:
+        """One draft. Refused as a method: drafts off for everyone for a while. Refused for
+        this chat (blocked, flood control) or lost: no more drafts of this answer."""
         try:
             await self.bot.send_message_draft(self.chat_id, self.draft_id, text=text)
-        except (TelegramNetworkError, TelegramServerError) as exc:
-            log.info("draft not delivered: %s", type(exc).__name__)
-        except TelegramAPIError as exc:
+        except (TelegramBadRequest, TelegramNotFound) as exc:
             self.drafting.refused(exc)
+        except (AiogramError, OSError) as exc:
+            log.info("draft not delivered, no more for this answer: %s", type(exc).__name__)
+            self._stopped = True

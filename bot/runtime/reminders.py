@@ -68,6 +68,8 @@ class ReminderScheduler:
                 await self.tick(stop)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("reminders: database unavailable, trying again later: %s", exc)
+            except Exception:  # a bug must not end this replica's reminders for good
+                log.exception("reminders: the tick failed; trying again at the next one")
             await pause(stop, self.interval)
 
     async def tick(self, stop: asyncio.Event | None = None) -> int:
@@ -81,7 +83,10 @@ class ReminderScheduler:
             for item in stalled.due + fresh.due:
                 if stop is not None and stop.is_set():
                     return sent  # still claimed and unsent: taken over later today
-                sent += await self._deliver(item)
+                async with self.sessionmaker() as session:
+                    mine = await self.reminders.renew(session, item, days.now())
+                if mine is not None:
+                    sent += await self._deliver(mine)
             if not (stalled.full or fresh.full):
                 break
         return sent

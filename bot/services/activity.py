@@ -57,7 +57,8 @@ async def record_activity(
 async def _advance_streak(session: AsyncSession, user_id: int, day: dt.date) -> None:
     """The first practice of a day moves the streak on, spending freezes on missed days."""
     user = await session.get(User, user_id)
-    if user is None or user.last_active_date == day:
+    # After a move west the learner's day can be earlier than the one stored: nothing moves.
+    if user is None or (user.last_active_date is not None and user.last_active_date >= day):
         return
     current, best, freezes = streaks.advance(
         user.current_streak, user.best_streak, user.streak_freezes, user.last_active_date, day

@@ -7,6 +7,7 @@ Caches that depend on the stored data are refreshed only after the commit.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,8 @@ from bot.domain import LearnerSettings, Profile
 from bot.services import days
 from bot.services.activity import Activity, record_activity, save_words
 from bot.services.limits import within_daily_budget
+
+log = logging.getLogger(__name__)
 
 ROLES = {MessageRole.LEARNER.value: "user", MessageRole.TEACHER.value: "assistant"}
 
@@ -104,7 +107,8 @@ class ConversationService:
                 spoken=said.kind is MessageKind.VOICE,
                 listener=listener,
             )
-        except UpstreamError:
+        except UpstreamError as exc:
+            log.warning("Honzík could not answer, the learner is asked to try again: %s", exc)
             reply = None
         return await self._store(session, profile, settings, said, reply, history)
 

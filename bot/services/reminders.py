@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -88,6 +88,7 @@ class Due:
     """A claimed reminder: whom to write to, in their language, and what to say."""
 
     reminder_id: int
+    claimed_at: dt.datetime
     profile: Profile
     settings: LearnerSettings
     day: dt.date
@@ -130,13 +131,19 @@ class ReminderService:
     async def move_to(
         self, session: AsyncSession, profile: Profile, settings: LearnerSettings, zone: str
     ) -> tuple[Profile, LearnerSettings]:
-        """A new time zone: the learner's day, and their reminder's hour, follow it."""
+        """A new time zone: the learner's day, and their reminder's hour, follow it; what was
+        cached for their old "today" (the review deck, the stats) is outdated."""
         changes: dict[str, object] = {"timezone": zone}
         if settings.reminder_time is not None:
             changes["next_reminder_at"] = next_at(
                 settings.reminder_time, ZoneInfo(zone), days.now()
             )
-        return await self.users.update(session, profile, changes, on_profile=False)
+        moved = await self.users.update(session, profile, changes, on_profile=False)
+        keys = self.users.keys
+        await self.users.cache.bump(
+            [keys.words_version(profile.id), keys.stats_version(profile.id)]
+        )
+        return moved
 
     async def claim(self, session: AsyncSession, now: dt.datetime, limit: int) -> Batch:
         """Take up to `limit` due learners, move each one's reminder on, and claim the ones to
@@ -176,7 +183,7 @@ class ReminderService:
             )
             reminder_id = (await session.execute(claim)).scalar()
             if reminder_id is not None:
-                claimed.append(self._due(reminder_id, user, row, day))
+                claimed.append(self._due(reminder_id, now, user, row, day))
         await session.commit()
         return Batch(claimed, full=len(rows) == limit)
 
@@ -201,9 +208,27 @@ class ReminderService:
                 await session.delete(reminder)
                 continue
             reminder.claimed_at = now
-            taken.append(self._due(reminder.id, user, settings, reminder.day))
+            taken.append(self._due(reminder.id, now, user, settings, reminder.day))
         await session.commit()
         return Batch(taken, full=len(rows) == limit)
+
+    @staticmethod
+    async def renew(session: AsyncSession, due: Due, now: dt.datetime) -> Due | None:
+        """Right before sending: the claim, renewed to `now` if it is still ours. A batch slowed
+        down (flood control) is thus never taken over mid-way as stalled; None: another
+        scheduler took this one over, and sends it."""
+        renewed = await session.scalar(
+            update(Reminder)
+            .where(
+                Reminder.id == due.reminder_id,
+                Reminder.sent_at.is_(None),
+                Reminder.claimed_at == due.claimed_at,
+            )
+            .values(claimed_at=now)
+            .returning(Reminder.id)
+        )
+        await session.commit()
+        return replace(due, claimed_at=now) if renewed is not None else None
 
     @staticmethod
     async def sent(session: AsyncSession, reminder_id: int) -> None:
@@ -227,9 +252,12 @@ class ReminderService:
         )
 
     @staticmethod
-    def _due(reminder_id: int, user: User, row: UserSettings, day: dt.date) -> Due:
+    def _due(
+        reminder_id: int, claimed_at: dt.datetime, user: User, row: UserSettings, day: dt.date
+    ) -> Due:
         return Due(
             reminder_id=reminder_id,
+            claimed_at=claimed_at,
             profile=to_profile(user),
             settings=to_settings(row),
             day=day,

@@ -45,8 +45,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("introduced_on", sa.Date(), nullable=True))
         batch.create_check_constraint(op.f("ck_saved_words_state_allowed"), STATE_CHECK)
-    # Cards already answered once are in review; the rest have never been seen.
-    op.execute("UPDATE saved_words SET state = 'review' WHERE repetitions > 0")
+    # Cards answered before are in review (a lapsed one kept its interval); the rest are new.
+    op.execute("UPDATE saved_words SET state = 'review' WHERE repetitions > 0 OR interval_days > 0")
     op.create_table(
         "reminders",
         sa.Column("id", sa.Integer(), nullable=False),
