@@ -162,7 +162,7 @@ def build_dispatcher(resources: Resources) -> Dispatcher:
         words=WordsService(cache, keys, config.zone),
         reset=reset,
         scenes=SceneService(users, reset, conversation),
-        reminders=ReminderService(users, config.zone),
+        reminders=ReminderService(cache, keys, users, config.zone),
         answers=AnswersService(
             cache, keys, Translator(client, cache, keys, metrics, config.openai_model)
         ),

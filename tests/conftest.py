@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ai import create_openai
 from bot.app import Resources, build_dispatcher
-from bot.cache import Cache
+from bot.cache import Cache, keys_for
 from bot.config import Config
 from bot.db import migrate
 from bot.db.engine import create_engine, create_sessionmaker
@@ -32,6 +32,7 @@ from bot.metrics import Metrics
 from bot.middlewares import InFlight
 from tests.support import services
 from tests.support.recording import RecordingSession
+from tests.support.world import World
 
 TEST_TOKEN = "123456:TEST-token-for-tests"
 REQUIRE_SERVICES = os.environ.get("MLUV_REQUIRE_SERVICES") == "1"
@@ -139,6 +140,26 @@ def recorder() -> RecordingSession:
 @pytest.fixture
 def bot(recorder: RecordingSession) -> Bot:
     return Bot(TEST_TOKEN, session=recorder)
+
+
+W = TypeVar("W", bound=World)
+WorldMaker = Callable[[type[W]], W]
+
+
+@pytest.fixture
+def make_world(
+    dp: Dispatcher,
+    bot: Bot,
+    resources: Resources,
+    recorder: RecordingSession,
+    fake_redis: FakeAsyncRedis,
+) -> WorldMaker[Any]:
+    """A module's own `World` (a subclass with its shortcuts) over this test's dispatcher."""
+
+    def make(kind: type[W]) -> W:
+        return kind(dp, bot, resources, recorder, fake_redis, keys_for(resources.config))
+
+    return make
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from bot.services import days
 from bot.services.activity import Activity, record_activity
 from bot.services.conversation import Said
 from bot.services.stats import StatsReport, StatsService, average
-from tests.conftest import TEST_TOKEN, make_config, make_resources
+from tests.conftest import TEST_TOKEN, WorldMaker, make_config, make_resources
 from tests.support import updates
 from tests.support.recording import RecordingSession
 from tests.support.world import Learner, StubHonzik, honzik_reply
@@ -102,14 +102,8 @@ class World(BaseWorld):
 
 
 @pytest.fixture
-def world(
-    dp: Dispatcher,
-    bot: Bot,
-    resources: Resources,
-    recorder: RecordingSession,
-    fake_redis: FakeAsyncRedis,
-) -> World:
-    return World(dp, bot, resources, recorder, fake_redis, keys_for(resources.config))
+def world(make_world: WorldMaker[World]) -> World:
+    return make_world(World)
 
 
 def autosaving(learner: Learner) -> Learner:

@@ -53,15 +53,9 @@ class BlockingSession(RecordingSession):
         super().__init__()
         self.blocked: set[int] = set()
 
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[Any],
-        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
-    ) -> Any:
+    async def before(self, method: TelegramMethod[Any]) -> None:
         if getattr(method, "chat_id", None) in self.blocked:
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
-        return await super().make_request(bot, method, timeout)
 
 
 @pytest.fixture

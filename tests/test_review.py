@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 import time_machine
-from aiogram import Bot, Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
-from fakeredis import FakeAsyncRedis
 
 from bot import texts
-from bot.app import Resources
-from bot.cache import keys_for
 from bot.db.models import CardState, SavedWord
 from bot.handlers.keyboards import ReviewCb
 from bot.services import days
 from bot.services.words import MIN_EASE, Grade, Schedule, answer, mark_of
-from tests.support.recording import RecordingSession
+from tests.conftest import WorldMaker
 from tests.test_words import NOON, TODAY, TOMORROW, World, buttons, suggesting
 
 UTC_NOON = NOON.astimezone(dt.UTC)
@@ -31,14 +27,8 @@ PASSING = (Grade.HARD, Grade.GOOD, Grade.EASY)
 
 
 @pytest.fixture
-def world(
-    dp: Dispatcher,
-    bot: Bot,
-    resources: Resources,
-    recorder: RecordingSession,
-    fake_redis: FakeAsyncRedis,
-) -> World:
-    return World(dp, bot, resources, recorder, fake_redis, keys_for(resources.config))
+def world(make_world: WorldMaker[World]) -> World:
+    return make_world(World)
 
 
 @pytest.fixture

@@ -60,18 +60,12 @@ class TimedSession(RecordingSession):
         self.refuse = False
         self.blocked: set[int] = set()
 
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[Any],
-        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
-    ) -> Any:
+    async def before(self, method: TelegramMethod[Any]) -> None:
         self.at.append((method, time.monotonic()))
         if self.refuse and isinstance(method, SendMessageDraft):
             raise TelegramBadRequest(method, "Bad Request: method not found")
         if getattr(method, "chat_id", None) in self.blocked:
             raise TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")
-        return await super().make_request(bot, method, timeout)
 
     def when(self, kind: type[TelegramMethod[Any]]) -> list[float]:
         return [moment for method, moment in self.at if isinstance(method, kind)]

@@ -13,21 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from aiogram import Bot, Dispatcher
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
 from aiogram.types import InlineKeyboardMarkup
-from fakeredis import FakeAsyncRedis
 from sqlalchemy import select
 
 from bot import texts
 from bot.ai.schema import HonzikReply, NewWord
-from bot.app import Resources
-from bot.cache import keys_for
 from bot.db.models import DailyStats, SavedWord
 from bot.handlers.keyboards import WordDeleteCb, WordsPageCb
 from bot.services.activity import save_words
 from bot.services.words import parse_pair
-from tests.support.recording import RecordingSession
+from tests.conftest import WorldMaker
 from tests.support.world import Learner, honzik_reply
 from tests.support.world import World as BaseWorld
 
@@ -74,14 +70,8 @@ class World(BaseWorld):
 
 
 @pytest.fixture
-def world(
-    dp: Dispatcher,
-    bot: Bot,
-    resources: Resources,
-    recorder: RecordingSession,
-    fake_redis: FakeAsyncRedis,
-) -> World:
-    return World(dp, bot, resources, recorder, fake_redis, keys_for(resources.config))
+def world(make_world: WorldMaker[World]) -> World:
+    return make_world(World)
 
 
 @pytest.fixture

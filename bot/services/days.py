@@ -26,14 +26,18 @@ def local_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     return moment.astimezone(zone).date()
 
 
+def start_of(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The local midnight that starts `day`."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone)
+
+
 def seconds_to_midnight(moment: dt.datetime, zone: ZoneInfo) -> int:
     """Whole seconds until the next local midnight; at least 1.
 
     Aware datetimes in one zone subtract as wall-clock times, which is wrong across a DST
     change, so both ends are converted to UTC first.
     """
-    today = local_day(moment, zone)
-    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    midnight = start_of(local_day(moment, zone) + dt.timedelta(days=1), zone)
     left = midnight.astimezone(dt.UTC) - moment.astimezone(dt.UTC)
     return max(1, math.ceil(left.total_seconds()))
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cache import Cache, Keys
 from bot.db.engine import upsert
 from bot.db.models import Reminder, User, UserSettings
 from bot.domain import LearnerSettings, Profile
@@ -103,12 +104,12 @@ class Batch:
     full: bool
 
 
-def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=zone)
-
-
 class ReminderService:
-    def __init__(self, users: UserService, default_zone: ZoneInfo) -> None:
+    def __init__(
+        self, cache: Cache, keys: Keys, users: UserService, default_zone: ZoneInfo
+    ) -> None:
+        self.cache = cache
+        self.keys = keys
         self.users = users
         self.default_zone = default_zone
 
@@ -139,10 +140,8 @@ class ReminderService:
                 settings.reminder_time, ZoneInfo(zone), days.now()
             )
         moved = await self.users.update(session, profile, changes, on_profile=False)
-        keys = self.users.keys
-        await self.users.cache.bump(
-            [keys.words_version(profile.id), keys.stats_version(profile.id)]
-        )
+        keys = self.keys
+        await self.cache.bump([keys.words_version(profile.id), keys.stats_version(profile.id)])
         return moved
 
     async def claim(self, session: AsyncSession, now: dt.datetime, limit: int) -> Batch:
@@ -165,13 +164,13 @@ class ReminderService:
             day = days.local_day(days.utc(row.next_reminder_at), zone)
             today = days.local_day(now, zone)
             if day < today:  # days the bot was down for are not made up: today's counts
-                todays = next_at(row.reminder_time, zone, _midnight(today, zone))
+                todays = next_at(row.reminder_time, zone, days.start_of(today, zone))
                 if todays > now:
                     row.next_reminder_at = todays
                     continue
                 day = today
             row.next_reminder_at = next_at(
-                row.reminder_time, zone, max(now, _midnight(day + dt.timedelta(days=1), zone))
+                row.reminder_time, zone, max(now, days.start_of(day + dt.timedelta(days=1), zone))
             )
             if not self._sendable(user, day, now, zone):
                 continue

@@ -54,7 +54,6 @@ LEARNING_STEPS = (dt.timedelta(minutes=1), dt.timedelta(minutes=10))
 RELEARNING_STEPS = (dt.timedelta(minutes=10),)
 GRADUATING_INTERVAL = 1
 EASY_INTERVAL = 4
-STARTING_EASE = 2.5
 MIN_EASE = 1.3
 HARD_MULTIPLIER = 1.2
 EASY_BONUS = 1.3

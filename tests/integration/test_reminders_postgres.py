@@ -46,14 +46,8 @@ LEARNERS = range(5000, 5040)
 class SlowTelegram(RecordingSession):
     """Telegram takes a moment per request, so the two schedulers' work overlaps."""
 
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[Any],
-        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
-    ) -> Any:
+    async def before(self, method: TelegramMethod[Any]) -> None:
         await asyncio.sleep(0.002)
-        return await super().make_request(bot, method, timeout)
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ async def test_two_schedulers_send_exactly_one_reminder_per_learner(
     redis = FakeAsyncRedis()
     cache = Cache(redis)
     users = UserService(cache, KEYS)
-    reminders = ReminderService(users, PRAGUE)
+    reminders = ReminderService(cache, KEYS, users, PRAGUE)
     sessions = create_sessionmaker(replicas[0])
     with time_machine.travel(dt.datetime(2026, 5, 12, 12, 0, tzinfo=PRAGUE), tick=False) as clock:
         for tid in LEARNERS:

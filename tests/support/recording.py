@@ -40,8 +40,13 @@ class RecordingSession(BaseSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
     ) -> TelegramType:
+        await self.before(method)
         self.requests.append(method)
         return self._answer(method)  # type: ignore[return-value]
+
+    async def before(self, method: TelegramMethod[Any]) -> None:
+        """What Telegram does before answering a request: a test's own session refuses some
+        (by raising) or takes its time; a refused request is not recorded."""
 
     async def stream_content(
         self,
