@@ -346,6 +346,33 @@ async def test_webhook_refuses_to_confirm_an_update_another_replica_holds(hook: 
     assert [r.text for r in recorder.of(SendMessage)] == [texts.HELP]
 
 
+async def test_redeliveries_of_an_update_in_flight_cost_no_rate_limit(
+    hook: Any, fake_redis: FakeAsyncRedis
+) -> None:
+    """Telegram retries an update every second while its replica is slow (or dead): those
+    refused retries are not the learner's messages and must not use up their minute."""
+    client, recorder, _, dp = hook
+    gate, started = asyncio.Event(), asyncio.Event()
+
+    async def held(handler: Any, event: Any, data: dict[str, Any]) -> Any:
+        if not started.is_set():
+            started.set()
+            await gate.wait()
+        return await handler(event, data)
+
+    dp.message.outer_middleware(held)
+    user = updates.learner(3310)
+    update = updates.message("/help", user=user)
+    first = asyncio.create_task(post(client, body(update)))
+    await asyncio.wait_for(started.wait(), 10)
+    for _ in range(25):  # more than RATE_LIMIT_PER_MINUTE (20)
+        assert await post(client, body(update)) == 503
+    gate.set()
+    assert await first == 200
+    assert await post(client, body(updates.message("/help", user=user))) == 200
+    assert [r.text for r in recorder.of(SendMessage)] == [texts.HELP, texts.HELP]
+
+
 async def test_webhook_releases_the_lease_of_a_failed_update(
     hook: Any, fake_redis: FakeAsyncRedis
 ) -> None:

@@ -23,7 +23,7 @@ from bot.cache.keys import RATE_LIMIT_TTL
 from bot.middlewares.base import Handler
 from bot.middlewares.lease import UpdateLease
 from bot.services.conversation import ConversationService
-from bot.services.limits import count_into
+from bot.services.limits import count_into, uncount
 from bot.services.users import UserService, is_learner
 
 LIMITED_EVENTS = frozenset({"message", "edited_message", "callback_query"})
@@ -79,6 +79,8 @@ class LearnerContextMiddleware(BaseMiddleware):
         results = await self.cache.batch(build) if lease or counted or names else None
         if lease is not None:
             if not lease.accept(results[:2] if results is not None else None):
+                if counted and results is not None:  # a redelivery is not another message
+                    await uncount(self.cache, rate)
                 return None
             results = results[2:] if results is not None else None
         guard: AbstractAsyncContextManager[None] = lease.kept() if lease else nullcontext()

@@ -21,6 +21,11 @@ def count_into(pipe: Pipeline, name: str, seconds: int) -> None:
     pipe.expire(name, seconds, nx=True)
 
 
+async def uncount(cache: Cache, name: str) -> None:
+    """Take back one increment of the counter at the full name `name` (fail-open)."""
+    await cache.batch(lambda pipe: pipe.decr(name))
+
+
 async def count_in_window(cache: Cache, name: str, seconds: int) -> int | None:
     """Increment the counter at the full name `name` that lives `seconds`; its new value, or
     None without Redis."""
